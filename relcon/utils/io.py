@@ -1,0 +1,79 @@
+"""Atomic writes: a file is either its old complete self or its new complete self, never half.
+
+Every writer goes through a temporary file in the destination folder, flushes and fsyncs it,
+then ``os.replace``s it over the target (atomic on POSIX and Windows). If anything fails on the
+way (a full disk, a kill, an exception), the temporary file is removed and the previous file
+is left untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not available on every platform.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", encoding: str | None = None):
+    """Context manager yielding a file object; on clean exit the file replaces ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def atomic_write_json(path, obj, **kwargs) -> None:
+    kwargs.setdefault("indent", 2)
+    atomic_write_text(path, json.dumps(obj, **kwargs) + "\n")
+
+
+def atomic_save_npy(path, array) -> None:
+    """``np.save`` through a temporary file. ``path`` is used as given (no ``.npy`` appended)."""
+    with atomic_write(path, "wb") as f:
+        np.save(f, np.asarray(array), allow_pickle=False)
+
+
+def atomic_torch_save(obj, path) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
