@@ -338,7 +338,7 @@ def _event_phase(rng, rate_hz: np.ndarray, n: int, fs: float, jitter_frac: float
     eps = np.clip(rng.normal(0.0, jitter_frac, (B, n_ev)), -2.5 * jitter_frac, 2.5 * jitter_frac)
     t_ev = (k - u0 + eps) * period
     # One np.interp for all rows: shift each row to its own disjoint stretch of the time axis.
-    span = dur + 4.0 * period.max() + 1.0
+    span = max(t_ev.max(), dur) - min(t_ev.min(), 0.0) + 1.0
     shift = np.arange(B)[:, None] * span
     t = np.arange(n) / fs
     phase = np.interp((t + shift).ravel(), (t_ev + shift).ravel(), np.tile(2 * np.pi * k, B))
@@ -654,6 +654,8 @@ def make_pretrain_dataset(n_subjects: int = 64, hours_per_subject: int = 2, segm
     for name, v in (("n_subjects", n_subjects), ("hours_per_subject", hours_per_subject),
                     ("segments_per_hour", segments_per_hour)):
         _check_n(v, name)
+    T = _check_n(T, "T")
+    fs = _check_fs(fs)
     rng = np.random.default_rng([int(seed), STREAM_PRETRAIN])
     out = np.empty((n_subjects, hours_per_subject, segments_per_hour, T, 3), dtype=dtype)
     for s in range(n_subjects):
