@@ -1,0 +1,436 @@
+"""Model configs and the one training loop every trainer uses.
+
+A trainer (``relcon/models/<Method>/<Method>_Model.py`` or ``relcon/eval/...``) subclasses
+``Base_ModelClass`` and supplies only what differs: its data loaders and its loss on a batch.
+The loop here does the rest: epochs, validation, checkpoints (best / latest / every N epochs
+/ every N steps), resumption, logging, metrics CSV, TensorBoard when installed, and stopping
+on a non-finite loss.
+
+Run folder ``relcon/experiments/out/<run>/``:
+    checkpoint_best.pkl, checkpoint_latest.pkl, checkpoint_epoch{N}.pkl, log.txt, metrics.csv,
+    config.json, tb/ (TensorBoard, optional).
+A checkpoint is a dict: net, optimizer, epoch, step, test_loss (the validation loss, under the
+reference's key), val_loss, best_val_loss, config (the resolved config as plain data), rng
+(every random state that matters), finished, history. Files are written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from relcon.data.Base_Dataset import Base_DatasetConfig
+from relcon.nets.Base_Nets import Base_NetConfig
+from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json
+from relcon.utils.utils import printlog
+
+CHECKPOINT_FORMAT = 1
+
+# Config fields that may change between a run and its resumption; any other difference
+# (architecture, data, batch size, seed, method settings) makes resuming refuse.
+RESUMABLE_FIELDS = {"epochs", "save_epochfreq", "save_stepfreq", "num_workers", "num_threads", "description",
+                    "eval_configs", "run_dir", "input_dims"}
+
+
+class Base_ModelConfig:
+    """Everything one training run needs. Keywords are the reference's, new ones have defaults.
+
+    Args:
+        model_folder, model_file: the trainer, ``relcon/models/<folder>/<file>.py``.
+        data_config: an ``SSLDataConfig`` or ``SupervisedDataConfig``.
+        net_config: a ``Base_NetConfig`` (the network to train).
+        epochs, lr, batch_size: optimisation.
+        save_epochfreq: also keep ``checkpoint_epoch{N}.pkl`` every N epochs.
+        seed: seeds torch, numpy, Python, the data order and every per-sample draw.
+        num_threads: torch CPU threads (-1: leave torch's default).
+        eval_configs: ``Base_EvalConfig`` list run after training.
+        description: one line shown by ``run_exp.py --list``.
+        save_stepfreq: write ``checkpoint_latest.pkl`` every N training steps (0: epoch ends only).
+        num_workers: DataLoader worker processes.
+    """
+
+    def __init__(self, model_folder: str, model_file: str, data_config: Base_DatasetConfig,
+                 net_config: Base_NetConfig = None, epochs=50, lr=0.001, batch_size=16, save_epochfreq=100,
+                 seed=1234, num_threads=-1, eval_configs=[], description: str = "", save_stepfreq: int = 0,
+                 num_workers: int = 0):
+        self.model_folder = model_folder
+        self.model_file = model_file
+        self.data_config = data_config
+        self.net_config = net_config
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.save_epochfreq = save_epochfreq
+        self.seed = seed
+        self.num_threads = num_threads
+        self.eval_configs = list(eval_configs)
+        self.description = description
+        self.save_stepfreq = save_stepfreq
+        self.num_workers = num_workers
+        self.device = None
+        self.input_dims = None
+        self.run_dir = None
+
+    def set_device(self, device):
+        self.device = device
+
+    def set_inputdims(self, dims):
+        self.input_dims = dims
+
+    def set_rundir(self, run_dir):
+        self.run_dir = run_dir
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or does not fit the network."""
+
+
+# ----------------------------------------------------------------------------- helpers
+class EpochSampler(torch.utils.data.Sampler):
+    """Indices in an order that is a pure function of (seed, epoch), optionally skipping a prefix.
+
+    Deterministic orders make a resumed epoch continue exactly where the killed one stopped.
+    """
+
+    def __init__(self, n: int, shuffle: bool, seed: int):
+        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator()
+        g.manual_seed((int(self.seed) * 1_000_003 + int(self.epoch)) % (2**63))
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        return iter(self.order()[self.start:])
+
+    def __len__(self) -> int:
+        return max(self.n - self.start, 0)
+
+
+def make_loader(dataset, batch_size: int, train: bool, seed: int, num_workers: int = 0, collate_fn=None,
+                pin_memory: bool = False):
+    sampler = EpochSampler(len(dataset), shuffle=train, seed=seed)
+    # A private generator keeps DataLoader's worker seeding off the global torch RNG.
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                                       collate_fn=collate_fn, generator=torch.Generator().manual_seed(seed),
+                                       pin_memory=pin_memory, drop_last=False)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint safely (``weights_only``), with errors that name the file."""
+    path = Path(path)
+    if not path.exists():
+        existing = sorted(p.name for p in path.parent.glob("checkpoint_*.pkl")) if path.parent.exists() else []
+        raise CheckpointError(f"checkpoint {path} does not exist; present in {path.parent}: "
+                              f"{', '.join(existing) if existing else 'no checkpoints'}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a checkpoint?): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(state).__name__}")
+    return state
+
+
+def load_state_dict_strict(module: torch.nn.Module, state_dict: dict, source: str) -> None:
+    """``load_state_dict(strict=True)`` with an error listing missing/unexpected/mismatched keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs net {tuple(own[k].shape)}"
+                  for k in own if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)]
+    if missing or unexpected or mismatched:
+        def show(items):
+            return ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "") if items else "none"
+        raise CheckpointError(f"{source} does not fit {type(module).__module__}.{type(module).__name__}: "
+                              f"missing keys: {show(missing)}; unexpected keys: {show(unexpected)}; "
+                              f"shape mismatches: {show(mismatched)}")
+    module.load_state_dict(state_dict, strict=True)
+
+
+def resume_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted names of data- or architecture-affecting fields that differ between two configs."""
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        if not prefix and key in RESUMABLE_FIELDS:
+            continue
+        a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs.extend(resume_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            diffs.append(f"{prefix}{key} (checkpoint {a!r}, now {b!r})")
+    return diffs
+
+
+# ----------------------------------------------------------------------------- trainer
+class Base_ModelClass:
+    """The shared trainer. Subclasses implement ``setup_dataloader`` and ``compute_loss``."""
+
+    def __init__(self, config: Base_ModelConfig, train_data=None, train_labels=None, val_data=None,
+                 val_labels=None, test_data=None, test_labels=None, seed=None, resume_on=False, run_dir=None,
+                 device=None, **kwargs):
+        from relcon.utils.imports import import_net
+        from relcon.utils.paths import out_dir
+
+        self.config = config
+        self.train_data, self.train_labels = train_data, train_labels
+        self.val_data, self.val_labels = val_data, val_labels
+        self.test_data, self.test_labels = test_data, test_labels
+        self.model_file = config.model_file
+        self.seed = config.seed if seed is None else seed
+        self.resume_on = resume_on
+        rd = run_dir if run_dir is not None else (config.run_dir or config.model_file)
+        self.run_dir = Path(rd) if Path(rd).is_absolute() else out_dir(str(rd))
+        self.device = torch.device(device if device is not None else (config.device or "cpu"))
+        self.batch_size = config.batch_size
+        self.epochs = config.epochs
+        self.save_epochfreq = config.save_epochfreq
+        self.save_stepfreq = getattr(config, "save_stepfreq", 0) or 0
+        self.num_workers = getattr(config, "num_workers", 0) or 0
+        self.is_main = True  # only the main process writes (see the distributed trainer)
+        self.net = import_net(config.net_config).to(self.device) if config.net_config is not None else None
+        self.optimizer = None
+        self._writer = None
+
+    # ---- what trainers supply
+    def setup_dataloader(self, X, y, train: bool):
+        raise NotImplementedError
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        """Scalar loss of one batch (with gradients when ``train``)."""
+        raise NotImplementedError
+
+    def batch_description(self, batch) -> str:
+        """Where a batch came from, for error messages (file names when known)."""
+        if isinstance(batch, dict) and "filepath" in batch:
+            files = list(batch["filepath"])
+            return ", ".join(files[:10]) + (f" (+{len(files) - 10} more)" if len(files) > 10 else "")
+        return ""
+
+    def checkpoint_modules(self) -> dict:
+        """Modules saved in checkpoints, by key."""
+        return {"net": self.net}
+
+    def trainable_parameters(self):
+        return self.net.parameters()
+
+    def configure_optimizer(self):
+        self.optimizer = torch.optim.Adam(self.trainable_parameters(), lr=self.config.lr)
+
+    # ---- logging
+    def log(self, message: str) -> None:
+        if self.is_main:
+            printlog(message, self.run_dir)
+
+    def _tb(self):
+        if self._writer is None and self.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except Exception:  # tensorboard not installed: no scalars
+                self._writer = False
+            else:
+                self._writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
+        return self._writer or None
+
+    def resolved_config(self) -> dict:
+        from relcon.experiments.registry import config_to_dict
+
+        return config_to_dict(self.config)
+
+    # ---- checkpoints
+    def checkpoint_path(self, ckpt) -> Path:
+        ckpt = str(ckpt)
+        name = f"checkpoint_epoch{ckpt}" if ckpt.isdigit() else f"checkpoint_{ckpt}"
+        return self.run_dir / f"{name}.pkl"
+
+    def create_state_dict(self, epoch: int, test_loss, **extra) -> dict:
+        state = {name: module.state_dict() for name, module in self.checkpoint_modules().items()}
+        state.update({"optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+                      "test_loss": test_loss, "val_loss": test_loss, "epoch": epoch,
+                      "config": self.resolved_config(), "format": CHECKPOINT_FORMAT})
+        state.update(extra)
+        return state
+
+    def save(self, state: dict, ckpt: str) -> None:
+        if self.is_main:
+            atomic_torch_save(state, self.checkpoint_path(ckpt))
+
+    def load(self, ckpt="best", return_state_dict: bool = False):
+        path = self.checkpoint_path(ckpt)
+        state = load_checkpoint(path, map_location=self.device)
+        for name, module in self.checkpoint_modules().items():
+            if name not in state:
+                raise CheckpointError(f"checkpoint {path} has no '{name}' entry (keys: {', '.join(sorted(state))})")
+            load_state_dict_strict(module, state[name], f"checkpoint {path} ['{name}']")
+        self.log(f"Reloaded {self.model_file} checkpoint {path.name} (epoch {state.get('epoch')})")
+        return state if return_state_dict else None
+
+    # ---- the loop
+    def _check_finite(self, loss: torch.Tensor, epoch: int, step: int, batch, train: bool) -> None:
+        if torch.isfinite(loss).all():
+            return
+        where = self.batch_description(batch)
+        raise NonFiniteLossError(
+            f"{'training' if train else 'validation'} loss is {loss.item()} at epoch {epoch}, step {step} "
+            f"of run {self.run_dir}. The last good checkpoint is kept (checkpoint_latest.pkl). Usual causes: "
+            f"a learning rate too high for this model (lower lr with --set lr=...), or a bad data file"
+            + (f"; this batch: {where}" if where else "") + ".")
+
+    def run_one_epoch(self, dataloader, train: bool, epoch: int = 0, start_step: int = 0,
+                      loss_sum: float = 0.0, on_step=None) -> float:
+        """Mean loss over the epoch's batches. ``on_step(step, loss_sum)`` runs after each
+        optimiser step (used for step checkpoints)."""
+        for module in self.checkpoint_modules().values():
+            module.train(mode=train)
+        sampler = dataloader.sampler
+        if isinstance(sampler, EpochSampler):
+            sampler.set_epoch(epoch, start_step * dataloader.batch_size)
+        if hasattr(dataloader.dataset, "set_epoch"):
+            dataloader.dataset.set_epoch(epoch)
+        n_batches = start_step + len(dataloader)
+        step = start_step
+        with torch.set_grad_enabled(train):
+            bar = tqdm(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
+                       leave=False, disable=not self.is_main)
+            for batch in bar:
+                loss = self.compute_loss(batch, train)
+                self._check_finite(loss, epoch, step, batch, train)
+                if train:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                loss_sum += float(loss.detach())
+                step += 1
+                bar.set_postfix(loss=f"{loss_sum / step:.4g}")
+                if train and on_step is not None:
+                    on_step(step, loss_sum)
+        return loss_sum / max(n_batches, 1)
+
+    def fit(self):
+        """Train for ``config.epochs`` epochs, resuming from ``checkpoint_latest.pkl`` if asked."""
+        if self.optimizer is None:
+            self.configure_optimizer()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"Begin training {self.model_file} in {self.run_dir}")
+        train_loader = self.setup_dataloader(self.train_data, self.train_labels, train=True)
+        val_loader = self.setup_dataloader(self.val_data, self.val_labels, train=False)
+
+        start_epoch, start_step, loss_sum = 0, 0, 0.0
+        best_val, history = math.inf, []
+        latest = self.checkpoint_path("latest")
+        if self.resume_on and latest.exists():
+            state = load_checkpoint(latest, map_location=self.device)
+            diffs = resume_differences(state.get("config", {}), self.resolved_config())
+            if diffs:
+                raise CheckpointError(f"cannot resume {latest}: these settings differ from the checkpoint's: "
+                                      f"{'; '.join(diffs)}. Use the same settings, or --retrain to start over.")
+            for name, module in self.checkpoint_modules().items():
+                load_state_dict_strict(module, state[name], f"checkpoint {latest} ['{name}']")
+            self.optimizer.load_state_dict(state["optimizer"])
+            best_val = state.get("best_val_loss", state.get("test_loss", math.inf))
+            history = list(state.get("history", []))
+            if state.get("epoch_done", True):
+                start_epoch = state["epoch"] + 1
+            else:
+                start_epoch, start_step, loss_sum = state["epoch"], state["step"], state["train_loss_sum"]
+            if "rng" in state:
+                set_rng_state(state["rng"])
+            self.log(f"Resuming from {latest.name}: epoch {start_epoch}, step {start_step}; "
+                     f"{self.epochs - start_epoch} epoch(s) to go")
+        elif self.resume_on:
+            self.log(f"--resume_on: no {latest.name} in {self.run_dir}; starting from scratch")
+
+        if self.is_main:
+            atomic_write_json(self.run_dir / "config.json", self.resolved_config())
+
+        def save_step(epoch):
+            def on_step(step, running_sum):
+                if self.save_stepfreq and step % self.save_stepfreq == 0 and step < len(train_loader):
+                    self.save(self.create_state_dict(epoch, None, step=step, epoch_done=False,
+                                                     train_loss_sum=running_sum, best_val_loss=best_val,
+                                                     history=history, rng=rng_state(), finished=False), "latest")
+            return on_step
+
+        for epoch in tqdm(range(start_epoch, self.epochs), desc=f"fit {self.run_dir.name}", disable=not self.is_main):
+            t0 = time.time()
+            train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum, save_step(epoch))
+            start_step, loss_sum = 0, 0.0
+            val_loss = self.run_one_epoch(val_loader, False, epoch)
+            improved = not history or val_loss < best_val
+            best_val = val_loss if improved else best_val
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            "best_val_loss": best_val, "seconds": round(time.time() - t0, 3)})
+            state = self.create_state_dict(epoch, val_loss, step=0, epoch_done=True, best_val_loss=best_val,
+                                           history=history, finished=epoch + 1 >= self.epochs)
+            if epoch % self.save_epochfreq == 0:
+                self.save(state, str(epoch))
+            if improved:
+                self.save(state, "best")
+            state["rng"] = rng_state()
+            self.save(state, "latest")
+            self._write_metrics(history)
+            tb = self._tb()
+            if tb:
+                tb.add_scalar("Loss/Train", train_loss, epoch)
+                tb.add_scalar("Loss/Val", val_loss, epoch)
+            self.log(f"Epoch #{epoch}: Loss/Train={train_loss:.5f} | Loss/Val={val_loss:.5f} | "
+                     f"{history[-1]['seconds']:.1f} s" + (" (best)" if improved else ""))
+        return history
+
+    def _write_metrics(self, history: list) -> None:
+        if not self.is_main:
+            return
+        with atomic_write(self.run_dir / "metrics.csv", "w", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(history[0]))
+            writer.writeheader()
+            writer.writerows(history)
+
+    def test(self) -> dict:
+        """Loss of the best checkpoint on the test split."""
+        self.load("best")
+        loader = self.setup_dataloader(self.test_data, self.test_labels, train=False)
+        test_loss = self.run_one_epoch(loader, False, 0)
+        self.log(f"Loss/Test={test_loss:.5f}")
+        return {"test_loss": test_loss}

@@ -1,0 +1,72 @@
+"""Stage 1: the learned motif distance (RelCon paper, Sec. 3.1).
+
+Training pairs are a segment (anchor, the query) and an augmented copy of it (candidate, the
+key); the CrossAttn net learns to reconstruct the anchor from the candidate. The loss is the
+summed squared reconstruction error over the batch:
+
+    L = sum_b sum_t sum_c (X_hat_anc|cand - X_anc)^2,
+
+and the frozen distance is the same sum per pair: d(anchor, candidate) (``calc_distance``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from relcon.data.Base_Dataset import SegmentDataset, SegmentIndex
+from relcon.models.Base_Model import Base_ModelClass, Base_ModelConfig, make_loader
+from relcon.models.MotifDist.augmentations import augment
+
+
+class MotifDist_ModelConfig(Base_ModelConfig):
+    """``query_dims`` / ``key_dims``: channels of the anchor and candidate the net sees."""
+
+    def __init__(self, query_dims: list = [0, 1, 2], key_dims: list = [0, 1, 2], **kwargs):
+        super().__init__(model_folder="MotifDist", model_file="MotifDist_Model", **kwargs)
+        self.query_dims = list(query_dims)
+        self.key_dims = list(key_dims)
+
+
+class AugmentedSegmentDataset(SegmentDataset):
+    """Items ``{"signal": (T, C), "aug_signal": (T, C), "index"}``: 2 of the 8 augmentations,
+    drawn from the sample's own seeded generator (reproducible, resumable)."""
+
+    def __getitem__(self, item: int) -> dict:
+        out = super().__getitem__(item)
+        out["aug_signal"] = torch.from_numpy(augment(out["signal"].numpy(), self.rng(item)).astype(np.float32))
+        return out
+
+
+def reconstruction_error(net, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """Per-pair squared error of reconstructing ``anchor`` (B, T, C) from ``candidate``: (B,)."""
+    reconstruction, _ = net(query_in=anchor, key_in=candidate)
+    return torch.square(reconstruction - anchor).sum(dim=(1, 2))
+
+
+class Model(Base_ModelClass):
+    def setup_dataloader(self, X, y, train: bool):
+        dataset = AugmentedSegmentDataset(SegmentIndex.scan(X), seed=self.seed, train=train)
+        return make_loader(dataset, self.batch_size, train, self.seed, self.num_workers,
+                           pin_memory=self.device.type == "cuda")
+
+    def _inputs(self, batch):
+        query = batch["signal"][:, :, self.config.query_dims].to(self.device, non_blocking=True)
+        key = batch["aug_signal"][:, :, self.config.key_dims].to(self.device, non_blocking=True)
+        return query, key
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        query, key = self._inputs(batch)
+        return reconstruction_error(self.net, query, key).sum()
+
+    def calc_distance(self, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """d(anchor_b, candidate_b) for each row b: (B,). Eval mode, no gradients; the net's
+        training/eval mode is restored afterwards."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                query = anchor[:, :, self.config.query_dims].to(self.device)
+                key = candidate[:, :, self.config.key_dims].to(self.device)
+                return reconstruction_error(self.net, query, key)
+        finally:
+            self.net.train(was_training)
