@@ -1,0 +1,260 @@
+"""Stage 2: relative contrastive learning (RelCon paper, Sec. 3.2).
+
+Each anchor has (B-1)+K candidates: the other anchors of the batch (inter-user) and K other
+segments of its own subject-hour folder (within-user). The frozen learned distance ranks them;
+the encoder is trained so that its embedding space keeps that order ("all pairs are positive,
+but some are more positive than others").
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex
+from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
+                                      load_state_dict_strict, make_loader)
+
+# Pairs scored per call of the distance net: bounds memory (each pair holds a T x T score map).
+DEFAULT_DISTANCE_CHUNK = 256
+
+
+class RelCon_ModelConfig(Base_ModelConfig):
+    """Args:
+        motifdist_expconfig_key: name of the MotifDist config whose best checkpoint is the
+            frozen distance (trained first if missing).
+        withinuser_cands: K, within-user candidates per anchor.
+        tau: temperature of the cosine similarity.
+        encoder_dims: channels fed to the encoder (``...`` = all).
+        distance_chunk: pairs per batched distance call (memory bound; no effect on results).
+    """
+
+    def __init__(self, motifdist_expconfig_key: str, withinuser_cands: int, tau=0.1, encoder_dims=...,
+                 distance_chunk: int = DEFAULT_DISTANCE_CHUNK, **kwargs):
+        super().__init__(model_folder="RelCon", model_file="RelCon_Model", **kwargs)
+        self.motifdist_expconfig_key = motifdist_expconfig_key
+        self.withinuser_cands = withinuser_cands
+        self.tau = tau
+        self.encoder_dims = encoder_dims
+        self.distance_chunk = distance_chunk
+
+    def prerequisites(self) -> list[str]:
+        return [self.motifdist_expconfig_key]
+
+
+# ----------------------------------------------------------------------------- the loss
+def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor,
+                              sortedinds: torch.Tensor, tau: float = 1) -> torch.Tensor:
+    """L_RelCon (paper Eq. 3), averaged over anchors.
+
+    Args:
+        emb_ancs: (B, D) anchor embeddings.
+        emb_withinuser_cands: (B, K, D) within-user candidate embeddings.
+        sortedinds: ((B-1)+K, B) int64; column b lists anchor b's candidates from closest to
+            farthest by the learned distance. Candidate row j < B-1 is anchor (b+1+j) mod B,
+            row B-1+k is within-user candidate k.
+        tau: temperature.
+
+    With s_i = cos(anchor, c_i) / tau over candidates ordered from farthest (i = 0) to closest,
+    each candidate in turn is the positive and every farther one a negative:
+
+        loss_b = sum_{i >= 1} -[ s_i - log sum_{m <= i} exp(s_m) ].
+    """
+    bs, k, _ = emb_withinuser_cands.shape
+    # (B, B-1) ids of the inter-user candidates of each anchor, in the rotation order.
+    rot = (torch.arange(bs, device=emb_ancs.device)[:, None] + 1
+           + torch.arange(bs - 1, device=emb_ancs.device)[None, :]) % bs
+    cands = torch.cat([emb_ancs[rot], emb_withinuser_cands], dim=1)  # (B, (B-1)+K, D)
+    sims = F.cosine_similarity(emb_ancs[:, None, :], cands, dim=-1) / tau  # (B, N)
+    far_to_close = sims.gather(1, sortedinds.t().flip(1))  # (B, N)
+    log_norm = torch.logcumsumexp(far_to_close, dim=1)
+    per_anchor = -(far_to_close[:, 1:] - log_norm[:, 1:]).sum(dim=1)
+    return per_anchor.mean()
+
+
+# ----------------------------------------------------------------------------- distances
+def _pair_ids(bs: int, k: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(anchor id, candidate-sequence id) of every entry of the ((B-1)+K, B) distance matrix,
+    flattened row-major. Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user
+    candidates."""
+    b = torch.arange(bs, device=device)
+    inter = (b[None, :] + 1 + torch.arange(bs - 1, device=device)[:, None]) % bs  # (B-1, B)
+    within = bs + b[None, :] * k + torch.arange(k, device=device)[:, None]  # (K, B)
+    key_ids = torch.cat([inter, within], dim=0)
+    anchor_ids = b[None, :].expand_as(key_ids)
+    return anchor_ids.reshape(-1), key_ids.reshape(-1)
+
+
+def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser_cands: torch.Tensor,
+                                query_dims=None, key_dims=None,
+                                chunk: int = DEFAULT_DISTANCE_CHUNK) -> torch.Tensor:
+    """The ((B-1)+K, B) matrix of learned distances from each anchor to its candidates.
+
+    Row j < B-1 of column b: d(anchor b, anchor (b+1+j) mod B); row B-1+k: d(anchor b, its k-th
+    within-user candidate). anchors (B, T, C), withinuser_cands (B, K, T, C).
+
+    The key/value stacks depend only on the candidate, so they are computed once per distinct
+    candidate sequence (B + B*K of them); the query stack depends on the pair (the anchor is
+    normalised with the candidate's statistics), so it is computed per pair, ``chunk`` pairs at
+    a time. The net runs in eval mode without gradients; its mode is restored afterwards.
+    """
+    bs, length, channels = anchors.shape
+    k = withinuser_cands.shape[1]
+    was_training = motifdist_net.training
+    motifdist_net.eval()
+    try:
+        with torch.inference_mode():
+            queries = anchors if query_dims is None else anchors[:, :, query_dims]
+            sequences = torch.cat([anchors, withinuser_cands.reshape(bs * k, length, channels)])
+            if key_dims is not None:
+                sequences = sequences[:, :, key_dims]
+            means, stds, keys, values = [], [], [], []
+            for start in range(0, len(sequences), chunk):
+                (mean, std), kk, vv = motifdist_net.key_features(sequences[start:start + chunk])
+                means.append(mean), stds.append(std), keys.append(kk), values.append(vv)
+            mean, std = torch.cat(means), torch.cat(stds)  # (S, 1, C)
+            keys, values = torch.cat(keys), torch.cat(values)  # (S, T, E)
+
+            anchor_ids, key_ids = _pair_ids(bs, k, anchors.device)
+            out = torch.empty(len(key_ids), device=anchors.device, dtype=anchors.dtype)
+            for start in range(0, len(key_ids), chunk):
+                a, c = anchor_ids[start:start + chunk], key_ids[start:start + chunk]
+                stats = (mean[c], std[c])
+                query = queries[a]  # (P, T, Cq)
+                q = motifdist_net.query_features(query, stats)
+                attended, _ = motifdist_net.attend(q, keys[c], values[c])
+                reconstruction = motifdist_net.reconstruct(attended, stats)
+                out[start:start + chunk] = torch.square(reconstruction - query).sum(dim=(1, 2))
+        return out.view(bs - 1 + k, bs).clone()
+    finally:
+        motifdist_net.train(was_training)
+
+
+def pairwise_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser_cands: torch.Tensor,
+                                 query_dims=None, key_dims=None) -> torch.Tensor:
+    """The same matrix by the straightforward procedure (one full forward per rotation and per
+    within-user slot). Slow; kept as the reference for tests and benchmarks."""
+    from relcon.models.MotifDist.MotifDist_Model import reconstruction_error
+
+    was_training = motifdist_net.training
+    motifdist_net.eval()
+    qd = slice(None) if query_dims is None else query_dims
+    kd = slice(None) if key_dims is None else key_dims
+    rows = []
+    try:
+        with torch.no_grad():
+            for shift in range(1, anchors.shape[0]):
+                rotated = torch.roll(anchors, -shift, dims=0)
+                rows.append(reconstruction_error(motifdist_net, anchors[:, :, qd], rotated[:, :, kd]))
+            for slot in range(withinuser_cands.shape[1]):
+                rows.append(reconstruction_error(motifdist_net, anchors[:, :, qd], withinuser_cands[:, slot][:, :, kd]))
+    finally:
+        motifdist_net.train(was_training)
+    return torch.stack(rows)
+
+
+# ----------------------------------------------------------------------------- data
+class WithinUserCandidateDataset(SegmentDataset):
+    """Anchors with K within-user candidates drawn from the anchor's own folder.
+
+    Items: ``signal`` (T, C), ``withinuser_cand_signals`` (K, T, C), ``withinuser_cand_index``
+    (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they come
+    from the sample's own seeded generator. Folders with fewer than K + 1 segments are left out.
+    """
+
+    def __init__(self, index: SegmentIndex, withinuser_cands: int, seed: int = 0, train: bool = True):
+        if withinuser_cands < 1:
+            raise ValueError(f"withinuser_cands={withinuser_cands}: expected >= 1")
+        sizes = index.folder_sizes()
+        keep = sizes >= withinuser_cands + 1
+        if len(index) == 0:
+            raise DataError(f"{index.root}: no .npy segments found; expected <subject>/<hour>/*.npy files")
+        if not keep.any():
+            raise DataError(f"{index.root}: no folder holds withinuser_cands + 1 = {withinuser_cands + 1} segments "
+                            f"(largest folder: {int(sizes.max())}); lower withinuser_cands or add segments")
+        self.withinuser_cands = withinuser_cands
+        self.left_out_folders = int((~keep).sum())
+        self.left_out_segments = int(sizes[~keep].sum())
+        file_ids = np.sort(np.concatenate([index.folder_members[i] for i in np.flatnonzero(keep)]))
+        super().__init__(index, seed=seed, train=train, file_ids=file_ids)
+        # Position of each file inside its folder's member list, for drawing "any other member".
+        self._position = np.empty(len(index), dtype=np.int64)
+        for members in index.folder_members:
+            self._position[members] = np.arange(len(members))
+
+    def draw_candidates(self, item: int) -> np.ndarray:
+        fid = int(self.file_ids[item])
+        members = self.index.folder_members[self.index.folder_of[fid]]
+        draw = self.rng(item).choice(len(members) - 1, size=self.withinuser_cands, replace=False)
+        draw = draw + (draw >= self._position[fid])  # skip the anchor itself
+        return members[draw]
+
+    def __getitem__(self, item: int) -> dict:
+        out = super().__getitem__(item)
+        cand_ids = self.draw_candidates(item)
+        out["withinuser_cand_signals"] = torch.from_numpy(np.stack([self.load(c) for c in cand_ids]))
+        out["withinuser_cand_index"] = torch.from_numpy(cand_ids)
+        return out
+
+
+# ----------------------------------------------------------------------------- trainer
+class Model(Base_ModelClass):
+    def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.motifdist_config = None
+        self.motifdist_net = motifdist_net if motifdist_net is not None else self.load_motifdist()
+        self.motifdist_net.to(self.device).eval()
+        for p in self.motifdist_net.parameters():
+            p.requires_grad_(False)
+        dims = config.encoder_dims
+        self.encoder_dims = slice(None) if dims is Ellipsis or dims == "..." else list(dims)
+
+    def load_motifdist(self):
+        """The frozen distance net from the best checkpoint of ``motifdist_expconfig_key``."""
+        from relcon.experiments.registry import get_config
+        from relcon.utils.imports import import_net
+        from relcon.utils.paths import out_dir
+
+        key = self.config.motifdist_expconfig_key
+        self.motifdist_config = get_config(key)
+        path = out_dir(key) / "checkpoint_best.pkl"
+        if not path.exists():
+            raise CheckpointError(f"MotifDist checkpoint {path} is missing; train it first with "
+                                  f"`python run_exp.py --config {key}` (run_exp.py does this automatically)")
+        net = import_net(self.motifdist_config.net_config)
+        state = load_checkpoint(path)
+        load_state_dict_strict(net, state["net"], f"MotifDist checkpoint {path} (config {key})")
+        self.log(f"Frozen MotifDist distance from {path} (epoch {state.get('epoch')}, "
+                 f"attention in eval: {getattr(net, 'attention', '?')})")
+        return net
+
+    def setup_dataloader(self, X, y, train: bool):
+        dataset = WithinUserCandidateDataset(SegmentIndex.scan(X), self.config.withinuser_cands,
+                                             seed=self.seed, train=train)
+        if dataset.left_out_folders:
+            self.log(f"{X}: left out {dataset.left_out_folders} folder(s) ({dataset.left_out_segments} segments) "
+                     f"with fewer than withinuser_cands + 1 = {self.config.withinuser_cands + 1} segments")
+        return make_loader(dataset, self.batch_size, train, self.seed, self.num_workers,
+                           pin_memory=self.device.type == "cuda")
+
+    def distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        qd = getattr(self.motifdist_config, "query_dims", None)
+        kd = getattr(self.motifdist_config, "key_dims", None)
+        return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
+                                           chunk=getattr(self.config, "distance_chunk", DEFAULT_DISTANCE_CHUNK))
+
+    def embed(self, signals: torch.Tensor) -> torch.Tensor:
+        """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
+        return self.net(signals[:, :, self.encoder_dims].transpose(1, 2))
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        anchors = batch["signal"].to(self.device, non_blocking=True)  # (B, T, C)
+        cands = batch["withinuser_cand_signals"].to(self.device, non_blocking=True)  # (B, K, T, C)
+        bs, k, length, channels = cands.shape
+        distances = self.distances(anchors, cands)  # ((B-1)+K, B)
+        sortedinds = torch.sort(distances, dim=0, stable=True).indices
+        # Two encoder calls, as in the reference: batch-norm statistics of anchors and
+        # candidates stay separate.
+        emb_ancs = self.embed(anchors)
+        emb_cands = self.embed(cands.reshape(bs * k, length, channels)).view(bs, k, -1)
+        return relative_contrastive_loss(emb_ancs, emb_cands, sortedinds, tau=self.config.tau)
