@@ -1,0 +1,175 @@
+"""``python run_exp.py --config NAME``: resolve a config, train what is missing, evaluate.
+
+A run lives in ``relcon/experiments/out/<NAME>/``. A finished run is not trained again
+(``--retrain`` moves it aside and starts over); an unfinished one needs ``--resume_on``
+(continue from its newest checkpoint) or ``--retrain``. Prerequisites (the MotifDist distance
+of a RelCon config) are trained first when their best checkpoint is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from relcon.experiments import registry
+from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint
+from relcon.utils.paths import out_dir, resolve_path
+from relcon.utils.utils import count_parameters, printlog, select_device, set_seed
+
+
+class RunError(RuntimeError):
+    """A run cannot proceed as asked (the message says why and what to do)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_exp.py", description="Train and evaluate a RelCon experiment config.")
+    p.add_argument("-c", "--config", help="config name (see --list)")
+    p.add_argument("--list", action="store_true", help="list config names with one-line descriptions")
+    p.add_argument("--set", dest="overrides", action="append", default=[], nargs="+", metavar="KEY=VALUE",
+                   help="override a config value; dotted keys reach nested ones, e.g. "
+                        "net_config.params.embed_dim=128 (repeatable)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--retrain", action="store_true", help="move the existing run aside and train from scratch")
+    p.add_argument("--retrain_eval", action="store_true", help="refit evaluation models even if fitted ones exist")
+    p.add_argument("--resume_on", action="store_true", help="continue an unfinished run from its newest checkpoint")
+    p.add_argument("--eval_only", action="store_true", help="evaluate the existing checkpoint; never train")
+    p.add_argument("--eval_epoch", default=None,
+                   help="pre-trained checkpoint to evaluate (best, latest or an epoch); default: each "
+                        "evaluation config's pretrain_epoch")
+    return p
+
+
+def training_state(run_dir: Path, epochs: int) -> str:
+    """'none', 'finished' or 'unfinished' for the checkpoints in ``run_dir``."""
+    best, latest = run_dir / "checkpoint_best.pkl", run_dir / "checkpoint_latest.pkl"
+    if not latest.exists():
+        return "finished" if best.exists() else "none"
+    try:
+        state = load_checkpoint(latest)
+    except CheckpointError:
+        return "unfinished"
+    if "epoch_done" not in state:  # written by the reference code: it trusts checkpoint_best
+        return "finished" if best.exists() else "unfinished"
+    return "finished" if state["epoch_done"] and state["epoch"] + 1 >= epochs else "unfinished"
+
+
+def move_run_aside(run_dir: Path) -> Path | None:
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return None
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    run_dir.rename(target)
+    return target
+
+
+def ssl_folders(config) -> dict:
+    """Train/val/test folders of an SSL data config, checked to exist."""
+    root = resolve_path(config.data_config.data_folder)
+    folders = {split: root / split for split in ("train", "val", "test")}
+    for split, folder in folders.items():
+        if not folder.is_dir():
+            hint = ("python relcon/data/process/process_dummydataset.py"
+                    + ("" if root.name == "dummydataset" else f" --out-dir {config.data_config.data_folder}"))
+            raise FileNotFoundError(f"data folder {folder} ({split} split) does not exist; create the data first, "
+                                    f"e.g. `{hint}`")
+    return folders
+
+
+def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
+    """Config ``name`` with overrides applied and device set."""
+    config = registry.get_config(name, registry_dict)
+    registry.apply_overrides(config, list(overrides))
+    config.set_device(select_device(device))
+    config.set_rundir(name)
+    if getattr(config, "num_threads", -1) and config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    return config
+
+
+def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
+    """Train ``config`` (and its prerequisites) as the flags say; returns the run folder."""
+    from relcon.utils.imports import import_model
+
+    run_dir = out_dir(name)
+    for prerequisite in getattr(config, "prerequisites", lambda: [])():
+        pre_config = prepare(prerequisite, device=str(config.device))
+        pre_dir = out_dir(prerequisite)
+        if not (pre_dir / "checkpoint_best.pkl").exists():
+            printlog(f"{name} needs {prerequisite}, whose best checkpoint is missing: training {prerequisite} first",
+                     log_dir)
+            train(prerequisite, pre_config, argparse.Namespace(retrain=False, resume_on=args.resume_on,
+                                                               eval_only=False), log_dir, depth + 1)
+        else:
+            state = training_state(pre_dir, pre_config.epochs)
+            if state == "unfinished":
+                printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far", log_dir)
+
+    state = training_state(run_dir, config.epochs)
+    if args.eval_only:
+        if not (run_dir / "checkpoint_best.pkl").exists() and state == "none":
+            raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
+                           f"(`python run_exp.py --config {name}`)")
+        return run_dir
+    if args.retrain and state != "none":
+        moved = move_run_aside(run_dir)
+        if moved is not None:
+            printlog(f"--retrain: the previous run {run_dir} (checkpoints, logs, results) was moved to {moved}",
+                     None)
+        state = "none"
+    if state == "finished":
+        printlog(f"{name}: already trained ({run_dir}/checkpoint_best.pkl); pass --retrain to train again", run_dir)
+        return run_dir
+    if state == "unfinished" and not args.resume_on:
+        raise RunError(f"run {run_dir} holds an unfinished training; pass --resume_on to continue it or --retrain "
+                       f"to move it aside and start over")
+
+    folders = ssl_folders(config) if config.data_config.type == "ssl" else None
+    set_seed(config.seed)
+    model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
+                         resume_on=args.resume_on)
+    model.log(f"{'-' * 30} config {name} {'-' * 30}")
+    model.log(f"device {config.device}; trainable parameters: {count_parameters(model.net):,}")
+    model.fit()
+    return run_dir
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    args.overrides = [item for group in args.overrides for item in group]
+    warnings.filterwarnings("ignore", message=".*padding='same' with even kernel.*")
+    try:
+        registry_dict = registry.discover()
+        if args.list:
+            width = max(len(n) for n in registry_dict)
+            for n in sorted(registry_dict):
+                print(f"{n:<{width}}  {registry.describe(registry_dict[n])}")
+            return 0
+        if not args.config:
+            build_parser().print_usage(sys.stderr)
+            print("error: --config NAME is required (see --list)", file=sys.stderr)
+            return 2
+        config = prepare(args.config, args.overrides, args.device, registry_dict)
+        log_dir = out_dir(args.config)
+        print(f"Resolved config {args.config}:")
+        print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+        train(args.config, config, args, log_dir)
+        if config.eval_configs:
+            from relcon.eval.runner import run_evaluations
+
+            run_evaluations(args.config, config, args)
+        printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
+        return 0
+    except registry.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (RunError, CheckpointError, FileNotFoundError, FileExistsError, ValueError, NonFiniteLossError) as e:
+        if os.environ.get("RELCON_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
