@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from conftest import load_fixture
+from relcon.models.RelCon.RelCon_Model import compute_candidate_distances, pairwise_candidate_distances
+from relcon.nets.CrossAttn.CrossAttn_Net import Net
+
+REF = load_fixture("crossattn.pt")
+
+
+def inputs(bs=5, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(256) / 100.0
+    base = torch.sin(2 * torch.pi * t)[None, :, None] * torch.rand(bs, 1, 3, generator=g) * 2
+    anchors = base + torch.randn(bs, 256, 3, generator=g) * 0.3 + torch.rand(bs, 1, 3, generator=g)
+    cands = anchors[:, None] + torch.randn(bs, k, 256, 3, generator=g) * 0.5
+    return anchors, cands
+
+
+@pytest.mark.parametrize("attention", ["sparsemax", "softmax"])
+@pytest.mark.parametrize("chunk", [7, 1000])
+def test_batched_equals_pairwise(attention, chunk):
+    net = Net(**REF["params"], attention=attention)
+    net.load_state_dict(REF["state_dict"])
+    anchors, cands = inputs()
+    fast = compute_candidate_distances(net, anchors, cands, chunk=chunk)
+    slow = pairwise_candidate_distances(net, anchors, cands)
+    assert fast.shape == (5 - 1 + 3, 5)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+def test_layout_of_rows():
+    net = Net(**REF["params"])
+    net.load_state_dict(REF["state_dict"])
+    anchors, cands = inputs(bs=4, k=2)
+    d = compute_candidate_distances(net, anchors, cands)
+    with torch.no_grad():
+        net.eval()
+        for b in range(4):
+            for j in range(3):
+                other = anchors[(b + 1 + j) % 4][None]
+                r, _ = net(anchors[b][None], other)
+                assert d[j, b].item() == pytest.approx(((r - anchors[b]) ** 2).sum().item(), rel=1e-5)
+            r, _ = net(anchors[b][None], cands[b, 1][None])
+            assert d[3 + 1, b].item() == pytest.approx(((r - anchors[b]) ** 2).sum().item(), rel=1e-5)
+
+
+def test_mode_restored_and_no_grad():
+    net = Net(**REF["params"]).train()
+    anchors, cands = inputs(bs=3, k=2)
+    d = compute_candidate_distances(net, anchors, cands)
+    assert net.training and not d.requires_grad
+    net.eval()
+    compute_candidate_distances(net, anchors, cands)
+    assert not net.training
+
+
+def test_single_anchor_has_only_within_user_rows():
+    net = Net(**REF["params"])
+    anchors, cands = inputs(bs=1, k=4)
+    assert compute_candidate_distances(net, anchors, cands).shape == (4, 1)

@@ -1,0 +1,89 @@
+import textwrap
+
+import pytest
+import torch
+
+from relcon.experiments import registry
+from relcon.utils.imports import import_net
+
+
+def net_configs():
+    seen = {}
+    for name, config in registry.discover().items():
+        if config.net_config is not None:
+            seen[f"{name}:{config.net_config.net_folder}"] = config.net_config
+    return seen
+
+
+NETS = net_configs()
+
+
+@pytest.mark.parametrize("key", sorted(NETS))
+def test_every_registered_net_builds_runs_and_gets_gradients(key):
+    torch.manual_seed(0)
+    net = import_net(NETS[key]).train()
+    if NETS[key].net_folder == "CrossAttn":
+        out, _ = net(torch.randn(2, 64, net.query_dimsize), torch.randn(2, 64, net.key_dimsize))
+    else:
+        out = net(torch.randn(4, net.in_channels, 256))
+    assert torch.isfinite(out).all()
+    out.square().mean().backward()
+    for pname, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+
+
+def test_reference_configs_hold_reference_values():
+    reg = registry.discover()
+    md = reg["25_3_8_motifdist"]
+    assert md.net_config.params == {"query_dimsize": 3, "key_dimsize": 3, "kernel_size": 15, "embed_dim": 64,
+                                    "double_receptivefield": 2}
+    assert (md.epochs, md.lr, md.batch_size, md.save_epochfreq) == (10, 0.001, 64, 10)
+    assert md.data_config.data_folder == "relcon/data/datasets/dummydataset"
+    rc = reg["25_3_8_relcon"]
+    assert (rc.withinuser_cands, rc.motifdist_expconfig_key, rc.epochs, rc.lr, rc.batch_size) == \
+        (20, "25_3_8_motifdist", 100, 1e-6, 64)
+    assert [b["base_filters"] for b in rc.net_config.params["blocks"]] == [64, 128, 256]
+
+
+def test_overrides_types_and_nested_keys():
+    config = registry.get_config("25_3_8_relcon")
+    registry.apply_overrides(config, ["epochs=3", "lr=1e-3", "net_config.params.finalpool=max",
+                                      "net_config.params.init_conv.base_filters=32", "tau=1"])
+    assert config.epochs == 3 and config.lr == 1e-3 and config.tau == 1.0 and isinstance(config.tau, float)
+    assert config.net_config.params["finalpool"] == "max"
+    assert config.net_config.params["init_conv"]["base_filters"] == 32
+    assert registry.get_config("25_3_8_relcon").epochs == 100  # the registry is untouched
+    for bad, match in [("epochs=1.5", "expected int"), ("epochs=ten", "expected int"), ("lr=[1]", "expected float"),
+                       ("nope=1", "unknown key"), ("net_config.params.nope=1", "unknown key"), ("epochs", "key=value")]:
+        with pytest.raises(registry.ConfigError, match=match):
+            registry.apply_overrides(registry.get_config("25_3_8_relcon"), [bad])
+
+
+def test_unknown_name_lists_closest():
+    with pytest.raises(registry.ConfigError, match="25_3_8_relcon"):
+        registry.get_config("25_3_8_relcn")
+
+
+def test_user_config_files_are_discovered_and_duplicates_named(tmp_path, monkeypatch):
+    extra = tmp_path / "mine_expconfigs.py"
+    extra.write_text(textwrap.dedent('''
+        from relcon.data.Base_Dataset import SSLDataConfig
+        from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
+        allmine_expconfigs = {"my_dist": MotifDist_ModelConfig(data_config=SSLDataConfig(data_folder="x"))}
+    '''))
+    monkeypatch.setenv("RELCON_CONFIGS", str(extra))
+    assert "my_dist" in registry.discover()
+    dup = tmp_path / "dup_expconfigs.py"
+    dup.write_text(extra.read_text().replace("allmine", "allother").replace('"my_dist"', '"25_3_8_relcon"'))
+    monkeypatch.setenv("RELCON_CONFIGS", str(dup))
+    with pytest.raises(registry.ConfigError, match=r"defined twice: in .*RelCon_expconfigs.py.* and in .*dup_expconfigs"):
+        registry.discover()
+
+
+def test_config_round_trip():
+    config = registry.get_config("25_3_8_relcon")
+    data = registry.config_to_dict(config)
+    back = registry.config_from_dict(data)
+    assert registry.config_to_dict(back) == data
+    assert type(back.eval_configs[0]).__name__ == "Base_EvalConfig"

@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, run_env, write_tree
+from tinyconfigs import write_tiny_configs
+
+
+def run(args, env, cwd):
+    return subprocess.run([sys.executable, str(REPO / "run_exp.py"), *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tree = write_tree(tmp_path / "tree", subjects=(2, 1, 1), hours=2, segments=5)
+    cfg = write_tiny_configs(tmp_path, tree)
+    env = run_env(tmp_path / "out", cfg)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    return tmp_path, env, cwd
+
+
+def test_motifdist_one_epoch_from_another_directory(setup):
+    tmp_path, env, cwd = setup
+    r = run(["--config", "tiny_motifdist", "--device", "cpu"], env, cwd)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "out" / "tiny_motifdist"
+    for name in ("checkpoint_best.pkl", "checkpoint_latest.pkl", "checkpoint_epoch0.pkl", "log.txt",
+                 "metrics.csv", "config.json"):
+        assert (run_dir / name).exists(), name
+    assert '"epochs": 1' in r.stdout  # resolved config printed
+    from relcon.nets.CrossAttn.CrossAttn_Net import Net
+    state = torch.load(run_dir / "checkpoint_best.pkl", weights_only=True)
+    assert state["config"]["net_config"]["params"]["embed_dim"] == 16
+    Net(**state["config"]["net_config"]["params"]).load_state_dict(state["net"], strict=True)
+
+    # a finished run is not retrained or overwritten
+    before = (run_dir / "checkpoint_best.pkl").stat().st_mtime_ns
+    r = run(["--config", "tiny_motifdist", "--device", "cpu"], env, cwd)
+    assert r.returncode == 0 and "already trained" in r.stdout + r.stderr
+    assert (run_dir / "checkpoint_best.pkl").stat().st_mtime_ns == before
+    # --retrain says what it replaces and keeps the old run aside
+    r = run(["--config", "tiny_motifdist", "--device", "cpu", "--retrain"], env, cwd)
+    assert r.returncode == 0 and "moved to" in r.stdout + r.stderr
+    assert len(list((tmp_path / "out").glob("tiny_motifdist.replaced-*"))) == 1
+
+
+def test_relcon_trains_missing_distance_first(setup):
+    tmp_path, env, cwd = setup
+    r = run(["--config", "tiny_relcon", "--device", "cpu", "--set", "save_stepfreq=2"], env, cwd)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "training tiny_motifdist first" in out
+    state = torch.load(tmp_path / "out" / "tiny_relcon" / "checkpoint_best.pkl", weights_only=True)
+    from relcon.nets.ResNet1D.ResNet1D_Net import Net
+    Net(**state["config"]["net_config"]["params"]).load_state_dict(state["net"], strict=True)
+    assert state["epoch"] == 0 and state["config"]["withinuser_cands"] == 3
+
+
+def test_cli_errors(setup):
+    tmp_path, env, cwd = setup
+    r = run(["--config", "tiny_relcn"], env, cwd)
+    assert r.returncode == 2 and "tiny_relcon" in r.stderr
+    r = run(["--config", "tiny_relcon", "--set", "batch_size=big"], env, cwd)
+    assert r.returncode == 2 and "expected int" in r.stderr
+    r = run(["--config", "tiny_relcon", "--set", "bogus=1"], env, cwd)
+    assert r.returncode == 2 and "unknown key" in r.stderr
+    r = run(["--config", "tiny_motifdist", "--set", f"data_config.data_folder={tmp_path / 'nothing'}"], env, cwd)
+    assert r.returncode == 1 and "nothing" in r.stderr and "process_dummydataset.py" in r.stderr
+    r = run(["--config", "tiny_motifdist", "--device", "cuda:7"], env, cwd)
+    assert r.returncode != 0 and "cuda" in r.stderr.lower()
+    r = run(["--list"], env, cwd)
+    assert r.returncode == 0 and "tiny_relcon" in r.stdout and "25_3_8_relcon" in r.stdout
+
+
+def test_unfinished_run_needs_resume_or_retrain(setup):
+    tmp_path, env, cwd = setup
+    assert run(["--config", "tiny_motifdist", "--device", "cpu"], env, cwd).returncode == 0
+    r = run(["--config", "tiny_motifdist", "--device", "cpu", "--set", "epochs=2"], env, cwd)
+    assert r.returncode == 1 and "--resume_on" in r.stderr
+    r = run(["--config", "tiny_motifdist", "--device", "cpu", "--set", "epochs=2", "--resume_on"], env, cwd)
+    assert r.returncode == 0, r.stderr
+    state = torch.load(tmp_path / "out" / "tiny_motifdist" / "checkpoint_latest.pkl", weights_only=True)
+    assert state["epoch"] == 1 and len(state["history"]) == 2

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from conftest import load_fixture
+from relcon.nets.CrossAttn.utils.sparsemax import Sparsemax, sparsemax, sparsemax_threshold
+
+CASES = load_fixture("sparsemax.pt")["cases"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize("topk", [None, 2, 32])
+def test_matches_reference_outputs_and_gradients(case, topk):
+    x = case["logits"].clone().requires_grad_(True)
+    out = sparsemax(x, dim=-1, topk=topk)
+    torch.testing.assert_close(out, case["output"], rtol=1e-5, atol=1e-5)
+    (out * case["weights"]).sum().backward()
+    if case["autograd_matches_analytic"]:
+        torch.testing.assert_close(x.grad, case["grad_logits"], rtol=1e-5, atol=1e-5)
+    # The exact VJP over the support everywhere. Where a value sits exactly on the threshold the
+    # reference's autograd splits the tie of max(0, z - tau) 50/50 (see tests/fixtures/README.md).
+    torch.testing.assert_close(x.grad, case["grad_logits_analytic"], rtol=1e-5, atol=1e-5)
+
+
+def test_tie_row_is_the_only_difference_from_reference_autograd():
+    case = next(c for c in CASES if not c["autograd_matches_analytic"])
+    x = case["logits"].clone().requires_grad_(True)
+    (sparsemax(x) * case["weights"]).sum().backward()
+    differs = (x.grad - case["grad_logits"]).abs().amax(dim=-1) > 1e-5
+    assert differs.sum() == 1
+    assert case["logits"][differs][0].tolist() == [2.0, 1.0, 0.0, -1.0, -2.0, -3.0]
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 9, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: sparsemax(z, -1, 3), (x,))
+    assert torch.autograd.gradcheck(lambda z: sparsemax(z, 1, None), (x,))
+
+
+def test_partial_sort_equals_full_sort_and_is_a_distribution():
+    torch.manual_seed(1)
+    z = torch.randn(50, 256) * torch.logspace(-2, 2, 50)[:, None]  # from dense to very sparse rows
+    full = sparsemax(z, topk=None)
+    for k in (1, 4, 32, 255):
+        torch.testing.assert_close(sparsemax(z, topk=k), full, rtol=0, atol=1e-6)
+    torch.testing.assert_close(full.sum(-1), torch.ones(50))
+    assert (full >= 0).all()
+    assert (full == 0).any()
+
+
+def test_threshold_known_case():
+    # z = [1, 0.5, -1]: support {0, 1}, tau = (1 + 0.5 - 1) / 2 = 0.25 -> [0.75, 0.25, 0].
+    z = torch.tensor([[1.0, 0.5, -1.0]])
+    torch.testing.assert_close(sparsemax_threshold(z), torch.tensor([[0.25]]))
+    torch.testing.assert_close(Sparsemax()(z), torch.tensor([[0.75, 0.25, 0.0]]))
