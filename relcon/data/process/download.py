@@ -28,6 +28,7 @@ import shutil
 import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 # archives, so nothing is pinned here; digests are recorded on first use instead.
 KNOWN_SHA256: dict[str, str] = {}
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 1 << 16  # download chunk: at most this much is lost when a transfer breaks
+HASH_BLOCK = 1 << 20
 
 
 class BadArchiveError(ValueError):
@@ -73,7 +75,7 @@ class _Retryable(Exception):
 def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_SIZE), b""):
+        for block in iter(lambda: f.read(HASH_BLOCK), b""):
             h.update(block)
     return h.hexdigest()
 
@@ -94,14 +96,16 @@ def read_sidecar(archive) -> str | None:
     return text[0]
 
 
-def keep_aside(path) -> Path:
-    """Rename a file that failed a check to ``NAME.bad-<timestamp>``; never deletes it."""
+def keep_aside(path, name: str | None = None) -> Path:
+    """Rename a file that failed a check to ``<name>.bad-<timestamp>`` in its folder (``name``
+    defaults to the file's own name); never deletes it."""
     path = Path(path)
+    name = name or path.name
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    bad = path.with_name(f"{path.name}.bad-{stamp}")
+    bad = path.with_name(f"{name}.bad-{stamp}")
     n = 1
     while bad.exists():
-        bad = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+        bad = path.with_name(f"{name}.bad-{stamp}-{n}")
         n += 1
     os.replace(path, bad)
     return bad
@@ -118,18 +122,18 @@ def verify_archive(path, *, expected_sha256: str | None = None, shown_name: str 
     """
     path = Path(path)
     shown = shown_name or str(path)
+    final = Path(shown_name) if shown_name else path
     if not zipfile.is_zipfile(path):
-        bad = keep_aside(path)
+        bad = keep_aside(path, final.name)
         raise BadArchiveError(
             f"{shown} is not a zip archive (an HTML error page or a truncated file?); "
             f"it was kept aside as {bad}"
         )
     digest = sha256_file(path)
-    final = Path(shown_name) if shown_name else path
     recorded = read_sidecar(final)
     for source, want in (("expected", expected_sha256), (f"recorded in {sidecar_path(final)}", recorded)):
         if want is not None and want.lower() != digest:
-            bad = keep_aside(path)
+            bad = keep_aside(path, final.name)
             raise ChecksumError(
                 f"sha256 mismatch for {shown}: {source} {want.lower()}, got {digest}. "
                 f"The file was kept aside as {bad}; delete it once you have a good copy."
@@ -282,7 +286,7 @@ def extract_zip(archive, into, *, progress: bool = True) -> Path:
                     for info in members:
                         zf.extract(info, tmp)
                         bar.update(info.file_size)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as err:
             raise BadArchiveError(f"{archive}: corrupt zip archive ({err})") from err
         if fresh:
             os.replace(tmp, into)
