@@ -58,6 +58,6 @@ def test_offline_message(tmp_path):
 
 def test_help_and_bad_choice(tmp_path):
     r = run([PRIORPT, "--help"], cwd=tmp_path)
-    assert r.returncode == 0 and "--raw-dir" in r.stdout and "--no-leakfree" in r.stdout
+    assert r.returncode == 0 and "--raw-dir" in r.stdout and "--no-download" in r.stdout
     r = run([PRIORPT, "--datasets", "hhar"], cwd=tmp_path)
     assert r.returncode == 2 and "invalid choice" in r.stderr

@@ -41,6 +41,12 @@ class _Handler(BaseHTTPRequestHandler):
         data = srv.files[self.path]
         start = 0
         m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if m and srv.honour_ranges and int(m.group(1)) >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if m and srv.honour_ranges:
             start = int(m.group(1))
             self.send_response(206)
@@ -105,6 +111,18 @@ def test_resume_partial_file_of_an_earlier_run(server, tmp_path):
     dest = fetch(server, tmp_path / "set.zip")
     assert dest.read_bytes() == PAYLOAD
     assert server.seen == [("/data.zip", "bytes=12345-")]
+
+
+def test_complete_partial_file_is_not_fetched_again(server, tmp_path):
+    (tmp_path / "set.zip.part").write_bytes(PAYLOAD)  # an earlier run stopped before the rename
+    assert fetch(server, tmp_path / "set.zip").read_bytes() == PAYLOAD
+    assert server.seen == [("/data.zip", f"bytes={len(PAYLOAD)}-")]
+
+
+def test_oversized_partial_file_restarts(server, tmp_path):
+    (tmp_path / "set.zip.part").write_bytes(PAYLOAD + b"junk")
+    assert fetch(server, tmp_path / "set.zip").read_bytes() == PAYLOAD
+    assert [r for _, r in server.seen] == [f"bytes={len(PAYLOAD) + 4}-", None]
 
 
 def test_server_without_ranges_restarts_cleanly(server, tmp_path):

@@ -9,7 +9,7 @@ from relcon.data.process.download import BadArchiveError, DownloadError
 from relcon.utils.paths import DATASETS_ROOT, REPO_ROOT
 
 
-def build_parser(prog: str, description: str, datasets: tuple, leakfree_option: bool = False) -> argparse.ArgumentParser:
+def build_parser(prog: str, description: str, datasets: tuple) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--raw-dir", default=None, metavar="ROOT",
                    help=f"root holding priorpt/ and sslbench/ with the raw files (default {DATASETS_ROOT}); "
@@ -22,9 +22,6 @@ def build_parser(prog: str, description: str, datasets: tuple, leakfree_option: 
                    help="never use the network: fail with instructions if raw files are missing")
     p.add_argument("--strict-folds", action="store_true",
                    help="fail (instead of warning) when the number of folds differs from the evaluation config's cv_splits")
-    if leakfree_option:
-        p.add_argument("--no-leakfree", action="store_true",
-                       help="do not write the leak-free folds (processed_leakfree/)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log messages")
     return p
 

@@ -389,7 +389,6 @@ def priorpt_assemble(
     scale: float,
     keep: Callable[[np.ndarray], np.ndarray],
     relabel: dict | None = None,
-    progress_desc: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Windows, clean and concatenate files in order, then X /= scale, clip to [−3, 3], keep
     windows whose label passes ``keep`` and apply ``relabel``. ``per_file`` yields
@@ -465,10 +464,9 @@ def write_priorpt_folds(folder: Path, X: np.ndarray, Y: np.ndarray, folds, pid: 
     return counts
 
 
-def write_priorpt_outputs(out_root, name: str, X: np.ndarray, Y: np.ndarray, pid: np.ndarray, *,
-                          leakfree: bool = True) -> dict:
-    """Write ``processed/`` (X.npy, Y.npy, pid.npy and the reference folds) and, if
-    ``leakfree``, ``processed_leakfree/`` (the leak-free folds) of one priorpt set.
+def write_priorpt_outputs(out_root, name: str, X: np.ndarray, Y: np.ndarray, pid: np.ndarray) -> dict:
+    """Write ``processed/`` (X.npy, Y.npy, pid.npy and the reference folds) and
+    ``processed_leakfree/`` (the leak-free folds) of one priorpt set.
     Returns a summary (window counts and subjects per fold)."""
     if len(Y) == 0:
         raise ValueError(f"priorpt/{name}: no window survived cleaning; nothing to write")
@@ -478,9 +476,8 @@ def write_priorpt_outputs(out_root, name: str, X: np.ndarray, Y: np.ndarray, pid
     with replaced_folder(processed_dir(out_root, "priorpt", name)) as stage:
         save_arrays(stage, {"X": X, "Y": Y, "pid": pid})
         summary["folds"] = write_priorpt_folds(stage, X, Y, priorpt_reference_folds(pid, name), pid)
-    if leakfree:
-        folder = processed_dir(out_root, "priorpt", name, leakfree=True)
-        with replaced_folder(folder) as stage:
-            summary["leakfree_folds"] = write_priorpt_folds(stage, X, Y, priorpt_leakfree_folds(pid, name), pid)
-        summary["leakfree_dir"] = str(folder)
+    folder = processed_dir(out_root, "priorpt", name, leakfree=True)
+    with replaced_folder(folder) as stage:
+        summary["leakfree_folds"] = write_priorpt_folds(stage, X, Y, priorpt_leakfree_folds(pid, name), pid)
+    summary["leakfree_dir"] = str(folder)
     return summary

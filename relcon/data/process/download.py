@@ -212,6 +212,9 @@ def _fetch(session, url, part: Path, *, timeout, chunk_size, progress, label) ->
     try:
         with session.get(url, stream=True, timeout=timeout, headers=headers) as r:
             if r.status_code == 416 and start:
+                whole = re.fullmatch(r"bytes \*/(\d+)", r.headers.get("Content-Range", "").strip())
+                if whole and int(whole.group(1)) == start:
+                    return  # the partial file of an earlier run is already complete
                 # The server will not serve this range (a stale or oversized partial file):
                 # start over. The partial file is our own temporary, not user data.
                 part.unlink()

@@ -1,7 +1,7 @@
 """Process the priorpt benchmark sets (Opportunity, then PAMAP2 hand IMU).
 
     python relcon/data/process/process_comparepriorpt_datasets.py [--raw-dir ROOT] [--out-dir ROOT]
-        [--datasets opportunity pamap2] [--no-download] [--no-leakfree] [--strict-folds] [-q]
+        [--datasets opportunity pamap2] [--no-download] [--strict-folds] [-q]
 
 Works from any directory, as a file or as ``python -m relcon.data.process.process_comparepriorpt_datasets``.
 See docs/datasets.md.
@@ -22,12 +22,11 @@ def main(argv=None) -> int:
         "process_comparepriorpt_datasets",
         "Download (if needed) and process the priorpt sets into <out>/priorpt/<set>/processed/ "
         "(reference folds) and processed_leakfree/ (leak-free folds).",
-        comparepriorpt.DATASETS, leakfree_option=True)
+        comparepriorpt.DATASETS)
     args = parser.parse_args(argv)
     cli.setup_logging(args.quiet)
     summaries = cli.run(comparepriorpt.process_datasets, args.datasets, args.raw_dir, args.out_dir,
-                        download=not args.no_download, progress=not args.quiet,
-                        leakfree=not args.no_leakfree, strict_folds=args.strict_folds)
+                        download=not args.no_download, progress=not args.quiet, strict_folds=args.strict_folds)
     cli.print_summary(summaries)
     return 0
 

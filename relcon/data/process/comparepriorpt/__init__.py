@@ -24,7 +24,7 @@ __all__ = ["FAMILY", "DATASETS", "CV_SPLITS", "PROCESSED_SUBDIR", "PRIORPT_LEAKF
 
 
 def process_datasets(datasets=DATASETS, raw_root=None, out_root=None, *, download: bool = True,
-                     progress: bool = True, leakfree: bool = True, strict_folds: bool = False) -> list[dict]:
+                     progress: bool = True, strict_folds: bool = False) -> list[dict]:
     """Process the chosen priorpt sets in the reference order; returns one summary per set.
 
     Each summary is also written to ``<out_root>/priorpt/<set>/processing_summary.json``. The
@@ -37,7 +37,7 @@ def process_datasets(datasets=DATASETS, raw_root=None, out_root=None, *, downloa
     summaries = []
     for name in (d for d in DATASETS if d in datasets):
         log.info("priorpt/%s ...", name)
-        summary = MODULES[name].process(raw_root, out_root, download=download, progress=progress, leakfree=leakfree)
+        summary = MODULES[name].process(raw_root, out_root, download=download, progress=progress)
         check_fold_count(f"priorpt/{name}", len(summary["folds"]), CV_SPLITS[name], strict=strict_folds)
         summary["expected_folds"] = CV_SPLITS[name]
         write_summary(out_root, FAMILY, name, summary)

@@ -92,11 +92,10 @@ def build_arrays(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.nda
     return priorpt_assemble(per_file(), scale=SCALE, keep=lambda y: y != 0, relabel={5: 3})
 
 
-def process(raw_root=None, out_root=None, *, download: bool = True, progress: bool = True,
-            leakfree: bool = True) -> dict:
+def process(raw_root=None, out_root=None, *, download: bool = True, progress: bool = True) -> dict:
     """Process priorpt/opportunity: raw files under ``<raw_root>/priorpt/opportunity`` ->
     ``<out_root>/priorpt/opportunity/processed`` (+ ``processed_leakfree``). Returns a summary."""
     set_root = set_dir(raw_root, FAMILY, NAME)
     ensure_raw(set_root, download=download, progress=progress)
     X, Y, pid = build_arrays(set_root, progress=progress)
-    return write_priorpt_outputs(out_root, NAME, X, Y, pid, leakfree=leakfree)
+    return write_priorpt_outputs(out_root, NAME, X, Y, pid)
