@@ -1,10 +1,15 @@
 """Session fixtures: one raw fixture tree in the acceptance layout, processed once by the library."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-import rawfixtures
-from relcon.data.process import comparepriorpt, comparesslbench
+sys.path.insert(0, str(Path(__file__).parent))  # rawfixtures / spec_oracle, whatever the import mode
+
+import rawfixtures  # noqa: E402
+from relcon.data.process import comparepriorpt, comparesslbench  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -61,8 +61,7 @@ def load_table(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.ndarr
     gear = df[df["Model"] == "gear"]
     lg = df[df["Model"] == "lgwatch"].iloc[::2]
     table = pd.concat([gear, lg])
-    user = table["User"].to_numpy(dtype=object)
-    user = np.array([str(u) for u in user], dtype=object)
+    user = np.array([str(u) for u in table["User"]], dtype=object)
     xyz = table[["x", "y", "z"]].to_numpy(dtype=np.float64)
     gt = table["gt"].map(LABELS).to_numpy(dtype=np.int64)
     return user, xyz, gt
