@@ -174,3 +174,21 @@ def test_outer_archives_and_zipped_trees(tmp_path):
     assert not list(raw.rglob("*.extracting-*"))
     for key in ("priorpt/opportunity", "priorpt/pamap2", "sslbench/motionsense"):
         assert (tmp_path / "out" / key / "processed/cv0_test_X.npy").exists()
+
+
+def test_fold_count_check_warns_or_fails_on_reduced_data(tmp_path, caplog):
+    """Three Opportunity subjects give 3 folds instead of cv_splits = 4: a warning by default,
+    an error with strict_folds."""
+    from relcon.data.process import comparepriorpt
+
+    raw = tmp_path / "raw"
+    set_root = rawfixtures.write_opportunity(raw)
+    for f in (set_root / "OpportunityUCIDataset/dataset").glob("S4-*.dat"):
+        f.unlink()
+    summaries = comparepriorpt.process_datasets(["opportunity"], raw_root=raw, out_root=tmp_path / "out",
+                                                download=False, progress=False)
+    assert len(summaries[0]["folds"]) == 3 and summaries[0]["expected_folds"] == 4
+    assert "3 folds written, but the evaluation config expects cv_splits = 4" in caplog.text
+    with pytest.raises(ValueError, match="cv_splits = 4"):
+        comparepriorpt.process_datasets(["opportunity"], raw_root=raw, out_root=tmp_path / "out",
+                                        download=False, progress=False, strict_folds=True)

@@ -113,6 +113,24 @@ def check_fold_count(dataset: str, n_folds: int, expected: int | None, *, strict
     log.warning(msg)
 
 
+def process_family(family: str, order: Sequence[str], chosen, cv_splits: dict, process_one: Callable[[str], dict],
+                   out_root, *, strict_folds: bool = False) -> list[dict]:
+    """Run ``process_one(name)`` for the chosen sets of a family in ``order``; check each set's
+    fold count against ``cv_splits`` and write its summary beside ``processed/``."""
+    unknown = [d for d in chosen if d not in order]
+    if unknown:
+        raise ValueError(f"unknown {family} data set(s) {unknown}; expected some of {tuple(order)}")
+    summaries = []
+    for name in (d for d in order if d in chosen):
+        log.info("%s/%s ...", family, name)
+        summary = process_one(name)
+        check_fold_count(f"{family}/{name}", len(summary["folds"]), cv_splits[name], strict=strict_folds)
+        summary["expected_folds"] = cv_splits[name]
+        write_summary(out_root, family, name, summary)
+        summaries.append(summary)
+    return summaries
+
+
 def _edge_lines(path: Path, tail_bytes: int = 1 << 16) -> tuple[str, str]:
     """First and last non-empty lines of a text file (the last read from its final bytes)."""
     with open(path, "rb") as f:

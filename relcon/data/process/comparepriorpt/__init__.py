@@ -5,14 +5,8 @@
 """
 from __future__ import annotations
 
-import logging
-
-from relcon.data.process.common import (
-    PRIORPT_LEAKFREE_SUBDIR, PROCESSED_SUBDIR, check_fold_count, processed_dir, write_summary,
-)
+from relcon.data.process.common import PRIORPT_LEAKFREE_SUBDIR, PROCESSED_SUBDIR, process_family, processed_dir
 from relcon.data.process.comparepriorpt import opportunity, pamap2
-
-log = logging.getLogger(__name__)
 
 FAMILY = "priorpt"
 DATASETS = ("opportunity", "pamap2")  # processing order of the reference
@@ -31,15 +25,7 @@ def process_datasets(datasets=DATASETS, raw_root=None, out_root=None, *, downloa
     number of folds is compared with :data:`CV_SPLITS` (a warning, or an error if
     ``strict_folds``).
     """
-    unknown = [d for d in datasets if d not in MODULES]
-    if unknown:
-        raise ValueError(f"unknown priorpt data set(s) {unknown}; expected some of {DATASETS}")
-    summaries = []
-    for name in (d for d in DATASETS if d in datasets):
-        log.info("priorpt/%s ...", name)
-        summary = MODULES[name].process(raw_root, out_root, download=download, progress=progress)
-        check_fold_count(f"priorpt/{name}", len(summary["folds"]), CV_SPLITS[name], strict=strict_folds)
-        summary["expected_folds"] = CV_SPLITS[name]
-        write_summary(out_root, FAMILY, name, summary)
-        summaries.append(summary)
-    return summaries
+    def one(name):
+        return MODULES[name].process(raw_root, out_root, download=download, progress=progress)
+
+    return process_family(FAMILY, DATASETS, datasets, CV_SPLITS, one, out_root, strict_folds=strict_folds)

@@ -8,17 +8,13 @@ processed alone gets the same folds as in a full run.
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from relcon.data.process.common import (
-    SSLBENCH_N_FOLDS, SSLBENCH_ORDER, check_fold_count, processed_dir, replaced_folder, set_dir,
-    sslbench_folds, write_sslbench_folds, write_summary,
+    SSLBENCH_N_FOLDS, SSLBENCH_ORDER, process_family, processed_dir, replaced_folder, set_dir, sslbench_folds,
+    write_sslbench_folds,
 )
 from relcon.data.process.comparesslbench import hhar, motionsense, pamap2
-
-log = logging.getLogger(__name__)
 
 FAMILY = "sslbench"
 DATASETS = SSLBENCH_ORDER  # hhar, motionsense, pamap2: the order of the shared random stream
@@ -52,15 +48,7 @@ def process_datasets(datasets=DATASETS, raw_root=None, out_root=None, *, downloa
                      progress: bool = True, strict_folds: bool = False) -> list[dict]:
     """Process the chosen sslbench sets (always in the order HHAR, MotionSense, PAMAP2); returns
     one summary per set, also written to ``<out_root>/sslbench/<set>/processing_summary.json``."""
-    unknown = [d for d in datasets if d not in MODULES]
-    if unknown:
-        raise ValueError(f"unknown sslbench data set(s) {unknown}; expected some of {DATASETS}")
-    summaries = []
-    for name in (d for d in DATASETS if d in datasets):
-        log.info("sslbench/%s ...", name)
-        summary = process(name, raw_root, out_root, download=download, progress=progress)
-        check_fold_count(f"sslbench/{name}", len(summary["folds"]), CV_SPLITS[name], strict=strict_folds)
-        summary["expected_folds"] = CV_SPLITS[name]
-        write_summary(out_root, FAMILY, name, summary)
-        summaries.append(summary)
-    return summaries
+    def one(name):
+        return process(name, raw_root, out_root, download=download, progress=progress)
+
+    return process_family(FAMILY, DATASETS, datasets, CV_SPLITS, one, out_root, strict_folds=strict_folds)
