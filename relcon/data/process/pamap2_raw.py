@@ -15,6 +15,7 @@ orientation (4, invalid).
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 
 from relcon.data.process.common import read_whitespace_columns
 from relcon.data.process.download import Archive, ensure_extracted
+
+log = logging.getLogger(__name__)
 
 URL = "https://archive.ics.uci.edu/static/public/231/pamap2+physical+activity+monitoring.zip"
 DATASET_DIR = "PAMAP2_Dataset"
@@ -93,7 +96,8 @@ def list_subject_files(set_root, sessions=SESSIONS) -> list[SubjectFile]:
         folder = base / session
         if not folder.is_dir():
             if session == "Optional":
-                continue  # not needed to exist; Protocol is
+                log.warning("PAMAP2: %s is missing; going on without the optional sessions", folder)
+                continue
             raise FileNotFoundError(f"PAMAP2: folder {folder} is missing (expected subject1NN.dat files)")
         for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".dat")):
             m = _FILE_NAME.fullmatch(name)

@@ -27,7 +27,7 @@ DAT_DIR = Path("OpportunityUCIDataset") / "dataset"
 N_COLUMNS = 250
 COLUMNS = (0, 243, 22, 23, 24)  # timestamp, locomotion label, RWR acc x/y/z
 SCALE = 1000.0  # milli-g -> g
-LABELS = {1: "Stand", 2: "Walk", 3: "Lie (raw 5)", 4: "Sit"}  # Y.npy ids; fold y = rank: 0 Stand, 1 Walk, 2 Lie, 3 Sit
+# Y.npy ids: 1 Stand, 2 Walk, 3 Lie (raw 5), 4 Sit; fold y = their rank: 0 Stand, 1 Walk, 2 Lie, 3 Sit
 
 
 def ensure_raw(set_root, *, download: bool = True, progress: bool = True) -> Path:
