@@ -1,0 +1,259 @@
+"""Tiny raw trees in each benchmark's exact on-disk format and nesting (generated at test time).
+
+* Opportunity: ``OpportunityUCIDataset/dataset/S<s>-<session>.dat``, 250 space-separated
+  columns, ``NaN`` tokens, locomotion labels 0/1/2/4/5 in column 243, milli-g in 22-24.
+* PAMAP2: ``PAMAP2_Dataset/{Protocol,Optional}/subject10N.dat`` (54 columns) inside
+  ``PAMAP2_Dataset.zip``, optionally inside the outer UCI archive.
+* HHAR: ``Activity recognition exp/Watch_accelerometer.csv`` inside ``Activity recognition exp.zip``.
+* MotionSense: ``B_Accelerometer_data/B_Accelerometer_data/<trial>/sub_<k>.csv`` and the
+  ``C_Gyroscope_data`` twin, with the saved index column (header ``,x,y,z``).
+
+Real subject ids are used everywhere, so the sslbench folds are those of the spec tables.
+Values go past ±3 g, there are NaN rows, label transitions and (PAMAP2) a 100/100 tie.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+OPPORTUNITY_SESSIONS = ("ADL1", "ADL2", "Drill")
+MOTIONSENSE_TRIALS = ("dws_1", "dws_2", "dws_11", "ups_3", "ups_4", "ups_12", "wlk_7", "wlk_8", "wlk_15",
+                      "jog_9", "jog_16", "std_6", "std_14", "sit_5", "sit_13")
+
+
+def _zip_bytes(entries: dict) -> bytes:
+    """name -> bytes, as a deflated zip archive (entries in the given order)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _segments(rng, n, labels, lo, hi):
+    """A label per row: consecutive segments of random length in [lo, hi)."""
+    out = np.empty(n)
+    i = 0
+    while i < n:
+        k = int(rng.integers(lo, hi))
+        out[i:i + k] = labels[int(rng.integers(len(labels)))]
+        i += k
+    return out
+
+
+def _g(x) -> str:
+    return "NaN" if np.isnan(x) else f"{x:.6g}"
+
+
+# ----------------------------------------------------------------------------- Opportunity
+
+
+def opportunity_files(seed: int = 0, rows: int = 760) -> dict:
+    """``file name -> text`` of a small Opportunity data set (subjects S1..S4)."""
+    rng = np.random.default_rng(seed)
+    files = {}
+    for s in (1, 2, 3, 4):
+        for session in OPPORTUNITY_SESSIONS:
+            n = rows + int(rng.integers(0, 120))
+            label = _segments(rng, n, [0, 1, 2, 4, 5, 1, 2], 60, 260)
+            acc = rng.normal(0, 1400, size=(n, 3)).round()  # milli-g, often past ±3 g
+            acc[rng.random(n) < 0.03] = np.nan  # sensor drop-outs: these rows are dropped
+            label[rng.random(n) < 0.005] = np.nan
+            fill_ok = " ".join(["17"] * 21), " ".join(["-4"] * 218), " ".join(["0"] * 6)
+            fill_nan = " ".join(["NaN"] * 21), " ".join(["NaN"] * 218), " ".join(["101"] * 6)
+            lines = []
+            for t in range(n):
+                a, b, c = fill_nan if t % 7 == 3 else fill_ok  # NaNs elsewhere do not matter
+                lines.append(f"{33 * t} {a} {_g(acc[t, 0])} {_g(acc[t, 1])} {_g(acc[t, 2])} {b} {_g(label[t])} {c}")
+            files[f"S{s}-{session}.dat"] = "\n".join(lines) + "\n"
+    return files
+
+
+def write_opportunity(raw_root, *, seed: int = 0, as_zip: bool = False) -> Path:
+    """Under ``<raw_root>/priorpt``: the extracted tree ``opportunity/OpportunityUCIDataset/dataset``,
+    or (``as_zip``) the UCI archive saved as ``opportunity.zip``."""
+    family = Path(raw_root) / "priorpt"
+    entries = {f"OpportunityUCIDataset/dataset/{name}": text.encode() for name, text in opportunity_files(seed).items()}
+    entries["OpportunityUCIDataset/dataset/column_names.txt"] = b"Column: 1 MILLISEC; ...\n"
+    if as_zip:
+        return _write(family / "opportunity.zip", _zip_bytes(entries))
+    for name, data in entries.items():
+        _write(family / "opportunity" / name, data)
+    return family / "opportunity"
+
+
+# ----------------------------------------------------------------------------- PAMAP2
+
+PAMAP2_PROTOCOL_LABELS = [0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 17, 24, 0]
+PAMAP2_OPTIONAL_LABELS = [0, 9, 10, 11, 18, 19, 20]
+
+
+def _pamap2_text(rng, n: int, label: np.ndarray) -> str:
+    hand = rng.normal(0, 14, size=(n, 3))  # m/s², past ±3 g = 29.4 now and then
+    hand[rng.random(n) < 0.02] *= 3
+    ankle = rng.normal(0, 9, size=(n, 3))
+    hr = np.where(np.arange(n) % 10 == 0, rng.integers(70, 160, n).astype(float), np.nan)
+    hand_gap = rng.random(n) < 0.04  # wireless drop-out: the whole IMU block is NaN
+    ankle_gap = rng.random(n) < 0.04
+    ankle_gap[:5] = True  # leading and trailing gaps
+    ankle_gap[-3:] = True
+    ok_block = "31.5 {} {} {} 1.1 2.2 3.3 0.01 -0.02 0.03 12.5 -40.1 7.7 1 0 0 0"
+    nan_block = " ".join(["NaN"] * 17)
+    chest = "33.9 0.5 9.6 1.2 0.4 9.7 1.1 0.0 0.01 -0.01 20.1 -30.2 10.3 1 0 0 0"
+    lines = []
+    for t in range(n):
+        h = nan_block if hand_gap[t] else ok_block.format(*(f"{v:.5f}" for v in hand[t]))
+        a = nan_block if ankle_gap[t] else ok_block.format(*(f"{v:.5f}" for v in ankle[t]))
+        lines.append(f"{5 + t / 100:.2f} {int(label[t])} {_g(hr[t])} {h} {chest} {a}")
+    return "\n".join(lines) + "\n"
+
+
+def pamap2_files(seed: int = 0, rows: int = 2300) -> dict:
+    """``Protocol/subject10N.dat`` / ``Optional/subject10N.dat`` -> text.
+
+    Subject 109 only has rope jumping (24) in Protocol, so nothing of it survives priorpt.
+    Subject 101 starts with 100 rows of walking (4) then 100 of descending stairs (13): a
+    100/100 tie between encoded labels 3 and 8 in its first sslbench window, won by 8.
+    """
+    rng = np.random.default_rng(seed)
+    files = {}
+    for s in range(101, 110):
+        n = rows + int(rng.integers(0, 400))
+        if s == 109:
+            label = _segments(rng, n, [24, 24, 0], 150, 400)
+        else:
+            label = _segments(rng, n, PAMAP2_PROTOCOL_LABELS, 250, 700)
+        if s == 101:
+            label[:30] = 0
+            label[30:130] = 4
+            label[130:230] = 13
+        files[f"Protocol/subject{s}.dat"] = _pamap2_text(rng, n, label)
+    for s in (101, 105, 106, 108, 109):
+        n = 1200 + int(rng.integers(0, 200))
+        files[f"Optional/subject{s}.dat"] = _pamap2_text(rng, n, _segments(rng, n, PAMAP2_OPTIONAL_LABELS, 200, 500))
+    return files
+
+
+def pamap2_inner_zip(seed: int = 0) -> bytes:
+    entries = {f"PAMAP2_Dataset/{name}": text.encode() for name, text in pamap2_files(seed).items()}
+    entries["PAMAP2_Dataset/readme.pdf"] = b"%PDF-1.4 stub\n"
+    return _zip_bytes(entries)
+
+
+def write_pamap2(raw_root, family: str, *, layout: str = "inner_zip", seed: int = 0, inner: bytes | None = None) -> Path:
+    """PAMAP2 under ``<raw_root>/<family>``: ``layout`` is ``"inner_zip"`` (``pamap2/PAMAP2_Dataset.zip``,
+    as in the acceptance trees), ``"outer_zip"`` (the UCI archive saved as ``pamap2.zip``) or
+    ``"tree"`` (extracted ``pamap2/PAMAP2_Dataset/...``)."""
+    fam = Path(raw_root) / family
+    inner = inner if inner is not None else pamap2_inner_zip(seed)
+    if layout == "inner_zip":
+        _write(fam / "pamap2" / "readme.pdf", b"%PDF-1.4 stub\n")
+        return _write(fam / "pamap2" / "PAMAP2_Dataset.zip", inner)
+    if layout == "outer_zip":
+        return _write(fam / "pamap2.zip", _zip_bytes({"PAMAP2_Dataset.zip": inner, "readme.pdf": b"%PDF stub\n"}))
+    if layout == "tree":
+        with zipfile.ZipFile(io.BytesIO(inner)) as zf:
+            zf.extractall(fam / "pamap2")
+        return fam / "pamap2" / "PAMAP2_Dataset"
+    raise ValueError(layout)
+
+
+# ----------------------------------------------------------------------------- HHAR
+
+HHAR_USERS = "abcdefghi"
+HHAR_ACTIVITIES = ["bike", "sit", "stand", "walk", "stairsup", "stairsdown", "null"]
+
+
+def hhar_csv(seed: int = 0) -> str:
+    """``Watch_accelerometer.csv``: blocks of (user, device, activity) rows in shuffled order."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for u in HHAR_USERS:
+        for device, count in (("gear_1", 2), ("gear_2", 1), ("lgwatch_1", 2), ("lgwatch_2", 2)):
+            for _ in range(count):
+                blocks.append((u, device, HHAR_ACTIVITIES[int(rng.integers(len(HHAR_ACTIVITIES)))],
+                               int(rng.integers(120, 260))))
+    order = rng.permutation(len(blocks))
+    lines = ["Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt"]
+    idx = 0
+    for b in order:
+        user, device, act, n = blocks[b]
+        model = device.split("_")[0]
+        xyz = rng.normal(0, 12, size=(n, 3))  # m/s², past ±3 g now and then
+        for t in range(n):
+            gt = act
+            if act != "null" and rng.random() < 0.05:  # label transitions inside a block
+                gt = HHAR_ACTIVITIES[int(rng.integers(6))]
+            x = "" if rng.random() < 0.01 else f"{xyz[t, 0]:.9f}"  # an empty cell: row dropped
+            lines.append(f"{idx},{1424696633908 + 10 * idx},{1424696631913248572 + 10**7 * idx},"
+                         f"{x},{xyz[t, 1]:.9f},{xyz[t, 2]:.9f},{user},{model},{device},{gt}")
+            idx += 1
+    return "\n".join(lines) + "\n"
+
+
+def write_hhar(raw_root, *, seed: int = 0, as_outer_zip: bool = False) -> Path:
+    """``<raw_root>/sslbench/hhar/Activity recognition exp.zip`` (or the outer archive ``hhar.zip``)."""
+    fam = Path(raw_root) / "sslbench"
+    inner = _zip_bytes({
+        "Activity recognition exp/Watch_accelerometer.csv": hhar_csv(seed).encode(),
+        "Activity recognition exp/Phones_accelerometer.csv": b"Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt\n",
+    })
+    if as_outer_zip:
+        return _write(fam / "hhar.zip", _zip_bytes({"Activity recognition exp.zip": inner, "Still exp.zip": _zip_bytes({})}))
+    return _write(fam / "hhar" / "Activity recognition exp.zip", inner)
+
+
+# ----------------------------------------------------------------------------- MotionSense
+
+
+def motionsense_files(seed: int = 0) -> dict:
+    """``<sensor>/<sensor>/<trial>/sub_<k>.csv`` -> text, for both sensors."""
+    rng = np.random.default_rng(seed)
+    files = {}
+    for trial in MOTIONSENSE_TRIALS:
+        for k in range(1, 25):
+            n_acc = int(rng.integers(30, 46))
+            n_gyro = n_acc - int(rng.integers(0, 3))  # never longer than the accelerometer
+            for sensor, n, scale in (("B_Accelerometer_data", n_acc, 1.2), ("C_Gyroscope_data", n_gyro, 2.0)):
+                v = rng.normal(0, scale, size=(n, 3)).tolist()
+                rows = [",x,y,z"] + [f"{t},{a!r},{b!r},{c!r}" for t, (a, b, c) in enumerate(v)]
+                files[f"{sensor}/{sensor}/{trial}/sub_{k}.csv"] = "\n".join(rows) + "\n"
+    return files
+
+
+def write_motionsense(raw_root, *, seed: int = 0, as_zip: bool = False) -> Path:
+    """The two extracted trees under ``<raw_root>/sslbench/motionsense`` (plus a stray ``.DS_Store``),
+    or (``as_zip``) the two GitHub zips ``B_Accelerometer_data.zip`` / ``C_Gyroscope_data.zip``."""
+    root = Path(raw_root) / "sslbench" / "motionsense"
+    files = motionsense_files(seed)
+    if as_zip:
+        for sensor in ("B_Accelerometer_data", "C_Gyroscope_data"):
+            entries = {name.split("/", 1)[1]: text.encode() for name, text in files.items() if name.startswith(sensor)}
+            entries[f"__MACOSX/{sensor}/._sub_1.csv"] = b"\x00\x05\x16\x07"
+            _write(root / f"{sensor}.zip", _zip_bytes(entries))
+        return root
+    for name, text in files.items():
+        _write(root / name, text.encode())
+    _write(root / "B_Accelerometer_data" / "B_Accelerometer_data" / ".DS_Store", b"\x00\x00\x00\x01Bud1")
+    return root
+
+
+def write_all(raw_root, *, seed: int = 0) -> Path:
+    """Every set, in the acceptance layout: inner zips for HHAR and PAMAP2, extracted trees for
+    Opportunity and MotionSense."""
+    inner = pamap2_inner_zip(seed)
+    write_opportunity(raw_root, seed=seed)
+    write_pamap2(raw_root, "priorpt", inner=inner)
+    write_pamap2(raw_root, "sslbench", inner=inner)
+    write_hhar(raw_root, seed=seed)
+    write_motionsense(raw_root, seed=seed)
+    return Path(raw_root)
