@@ -31,6 +31,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _default_mode(path: Path) -> int:
+    """Permissions a plainly created file would get: the old file's, else 0o666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     """Context manager yielding a file object; on clean exit the file replaces ``path``."""
@@ -38,6 +48,7 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _default_mode(path))  # mkstemp creates 0600
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()

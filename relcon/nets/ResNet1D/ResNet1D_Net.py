@@ -10,8 +10,14 @@ where the channel count or stride changes.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
+
+# padding="same" with the even kernels of the reference config makes PyTorch pad a copy of the
+# input (1 left / 2 right), which is the intended behaviour; its warning is noise here.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
 
 POOLS = ("avg", "max")
 
