@@ -18,8 +18,13 @@ import torch
 
 # ---------------------------------------------------------------- configs
 class Base_DatasetConfig:
-    def __init__(self, data_folder: str):
+    """``data_folder`` is relative to the repository root (or absolute). ``generate``, optional:
+    ``{"name": generator, "args": {...}}`` from ``relcon.data.generators`` creates the data
+    when the folder is missing (synthetic sets)."""
+
+    def __init__(self, data_folder: str, generate: dict | None = None):
         self.data_folder = data_folder
+        self.generate = generate
         self.type = None
 
 

@@ -1,11 +1,177 @@
-"""Evaluation of a pre-trained run over its evaluation configs (filled in by the evaluation module)."""
-from relcon.utils.paths import out_dir, resolve_path
+"""The cross-validation loop behind ``run_exp.py``: every evaluation config of a run, every fold.
+
+For each evaluation and fold k < cv_splits: read ``cv{k}_{train,val,test}_{X,y}.npy``, fit the
+evaluation model unless a fitted one for the same encoder exists (``--retrain_eval`` refits),
+predict the test split and score it. Results go to the run folder:
+
+    results.csv   one row per evaluation x fold, plus mean and std rows
+    results.json  the same, nested
+    results.md    the table printed at the end (mean ± std over folds)
+    <config>_easy_paste.csv  the reference's one-line summary (appended per invocation)
+    <evaluation>/<model>/cv{k}/  fitted models and predictions.npz (y_true, y_pred)
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import datetime
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from relcon.data.generators import ensure_data
+from relcon.eval.Base_Eval import data_hint, load_fold, state_fingerprint
+from relcon.eval.metrics import CLASSIFICATION_METRICS, aggregate, classification_metrics
+from relcon.utils.io import atomic_save_npy, atomic_write, atomic_write_json, atomic_write_text
+from relcon.utils.paths import out_dir
 from relcon.utils.utils import printlog
 
+METRIC_FUNCTIONS = {"classification": classification_metrics}
+METRIC_NAMES = {"classification": CLASSIFICATION_METRICS}
+PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc."}
 
-def run_evaluations(name, config, args):
+
+def register_task(task: str, metric_fn, names) -> None:
+    """Add a task type (e.g. regression) with its per-fold metric function and metric names."""
+    METRIC_FUNCTIONS[task] = metric_fn
+    METRIC_NAMES[task] = tuple(names)
+
+
+def _pretrained_encoder(name: str, ckpt, device):
+    from relcon.api import load_encoder_checkpoint
+
+    encoder, state = load_encoder_checkpoint(out_dir(name), ckpt, device)
+    source = {"init": "pretrained", "run": name, "ckpt": str(ckpt), "epoch": state.get("epoch"),
+              "sha256": state_fingerprint(encoder)}
+    return encoder, source
+
+
+def _random_encoder(config, seed: int, device):
+    from relcon.utils.imports import import_net
+
+    torch.manual_seed(seed)
+    encoder = import_net(config.net_config).to(device)
+    return encoder, {"init": "random", "seed": seed, "sha256": state_fingerprint(encoder)}
+
+
+def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
+    """All folds of one evaluation config: {"label", "folds": [...], "mean", "std", ...}."""
+    from relcon.utils.imports import model_module
+
+    device = torch.device(config.device or "cpu")
+    record = {"label": ev.label, "name": ev.name, "model_file": ev.model_file, "data_folder": ev.data_config.data_folder,
+              "cv_splits": ev.cv_splits}
+    folder = ensure_data(ev.data_config, log_dir)
+    if not folder.is_dir():
+        record.update(status="skipped", reason=f"data folder {folder} is missing; create it with `{data_hint(folder)}`")
+        printlog(f"skipped evaluation {ev.label}: {record['reason']}", log_dir)
+        return record
+    model_cls = model_module(ev).Model
+    random_init = ev.encoder_init == "random" or getattr(model_cls, "random_encoder", False)
+    ckpt = getattr(args, "eval_epoch", None) or ev.pretrain_epoch
+    if random_init:
+        base_encoder, source = _random_encoder(config, ev.seed, device)
+    else:
+        base_encoder, source = _pretrained_encoder(name, ckpt, device)
+    record["encoder"] = source
+    in_channels = getattr(base_encoder, "in_channels", None)
+    class_num = ev.evalnetparams.get("class_num") if model_cls.task == "classification" else None
+    eval_dir = out_dir(name) / ev.folder
+    folds = []
+    for k in range(ev.cv_splits):
+        data = load_fold(folder, k, in_channels=in_channels, task=model_cls.task,
+                         class_num=class_num if not getattr(model_cls, "frozen_encoder", True) else None)
+        if model_cls.task == "classification":
+            missing = sorted(set(np.unique(data["test"].y)) - set(np.unique(data["train"].y)))
+            if missing:
+                printlog(f"warning: {ev.label} fold {k}: test classes {missing} are absent from the training split; "
+                         f"their F1 is 0 unless predicted", log_dir)
+        model = model_cls(ev, copy.deepcopy(base_encoder), eval_dir / f"cv{k}", device, source)
+        if getattr(args, "retrain_eval", False) or not model.is_fitted():
+            printlog(f"{ev.label} fold {k}/{ev.cv_splits}: fitting on {len(data['train'].y)} train / "
+                     f"{len(data['val'].y)} val windows", log_dir)
+            model.fit(data["train"], data["val"])
+        else:
+            printlog(f"{ev.label} fold {k}/{ev.cv_splits}: reusing the fitted model in {model.run_dir}", log_dir)
+            model.load()
+        y_pred = model.predict(data["test"].X)
+        atomic_save_npy(model.run_dir / "y_pred.npy", y_pred)
+        atomic_save_npy(model.run_dir / "y_true.npy", data["test"].y)
+        metrics = METRIC_FUNCTIONS[model_cls.task](data["test"].y, y_pred)
+        metrics["n_test"] = int(len(data["test"].y))
+        folds.append(metrics)
+        printlog(f"{ev.label} fold {k}: " + ", ".join(f"{m}={v:.4f}" for m, v in metrics.items()
+                                                    if isinstance(v, float)), log_dir)
+    mean, std = aggregate(folds)
+    record.update(status="done", task=model_cls.task, folds=folds, mean=mean, std=std)
+    return record
+
+
+def markdown_table(records: list[dict]) -> str:
+    lines = []
+    for task in ("classification",) + tuple(t for t in METRIC_NAMES if t != "classification"):
+        rows = [r for r in records if r.get("status") == "done" and r.get("task") == task]
+        if not rows:
+            continue
+        names = METRIC_NAMES[task]
+        lines.append(f"| evaluation | folds | " + " | ".join(PRETTY.get(m, m) for m in names) + " |")
+        lines.append("|---|---|" + "---|" * len(names))
+        for r in rows:
+            cells = [f"{r['mean'][m]:.3f} ± {r['std'][m]:.3f}" for m in names]
+            lines.append(f"| {r['label']} | {len(r['folds'])} | " + " | ".join(cells) + " |")
+        lines.append("")
+    skipped = [r for r in records if r.get("status") == "skipped"]
+    if skipped:
+        lines.append("Skipped:")
+        lines.extend(f"- {r['label']}: {r['reason']}" for r in skipped)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(name: str, records: list[dict], ckpt_label: str) -> str:
+    run_dir = out_dir(name)
+    atomic_write_json(run_dir / "results.json", {"config": name, "pretrain_epoch": ckpt_label, "evaluations": records})
+    metric_names = sorted({m for r in records if r.get("status") == "done" for m in r["mean"]})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["evaluation", "model_file", "data_folder", "fold"] + metric_names)
+    for r in records:
+        if r.get("status") != "done":
+            continue
+        rows = [(str(k), f) for k, f in enumerate(r["folds"])] + [("mean", r["mean"]), ("std", r["std"])]
+        for fold, values in rows:
+            writer.writerow([r["label"], r["model_file"], r["data_folder"], fold]
+                            + [values.get(m, "") for m in metric_names])
+    atomic_write_text(run_dir / "results.csv", buf.getvalue())
+    table = markdown_table(records)
+    atomic_write_text(run_dir / "results.md", f"# Results of {name}\n\nPre-trained checkpoint: {ckpt_label}. "
+                                              f"Mean ± std over folds.\n\n{table}")
+    # The reference's easy-paste summary: a title row and a value row per invocation.
+    paste = run_dir / f"{name}_easy_paste.csv"
+    previous = paste.read_text() if paste.exists() else ""
+    title, values = ["name", "epoch", "date"], [name, ckpt_label, datetime.date.today().isoformat()]
+    for r in records:
+        if r.get("status") == "done":
+            key = "macro_f1" if "macro_f1" in r["mean"] else sorted(r["mean"])[0]
+            title.append(f"{r['label']} {key}")
+            values.append(f"{r['mean'][key]:.6f}")
+    buf = io.StringIO()
+    csv.writer(buf).writerows([title, values])
+    with atomic_write(paste, "w", encoding="utf-8") as f:
+        f.write(previous + buf.getvalue())
+    return table
+
+
+def run_evaluations(name: str, config, args) -> list[dict]:
     log_dir = out_dir(name)
+    records = []
     for ev in config.eval_configs:
-        folder = resolve_path(ev.data_config.data_folder)
-        if not folder.is_dir():
-            printlog(f"skipped evaluation {ev.name}/{ev.model_file}: data folder {folder} is missing", log_dir)
+        printlog(f"evaluation {ev.label} ({ev.cv_splits} fold(s), data {ev.data_config.data_folder})", log_dir)
+        records.append(evaluate(name, config, ev, args, log_dir))
+    epochs = sorted({str(ev.pretrain_epoch) for ev in config.eval_configs})
+    ckpt_label = str(getattr(args, "eval_epoch", None) or ", ".join(epochs))
+    table = write_results(name, records, ckpt_label)
+    printlog(f"\nResults of {name} (mean ± std over folds; {out_dir(name) / 'results.md'}):\n{table}", log_dir)
+    return records

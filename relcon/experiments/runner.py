@@ -68,9 +68,12 @@ def move_run_aside(run_dir: Path) -> Path | None:
     return target
 
 
-def ssl_folders(config) -> dict:
-    """Train/val/test folders of an SSL data config, checked to exist."""
-    root = resolve_path(config.data_config.data_folder)
+def ssl_folders(config, log_dir=None) -> dict:
+    """Train/val/test folders of an SSL data config (generated first if the config says how),
+    checked to exist."""
+    from relcon.data.generators import ensure_data
+
+    root = ensure_data(config.data_config, log_dir)
     folders = {split: root / split for split in ("train", "val", "test")}
     for split, folder in folders.items():
         if not folder.is_dir():
@@ -129,7 +132,7 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
         raise RunError(f"run {run_dir} holds an unfinished training; pass --resume_on to continue it or --retrain "
                        f"to move it aside and start over")
 
-    folders = ssl_folders(config) if config.data_config.type == "ssl" else None
+    folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
     set_seed(config.seed)
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
                          resume_on=args.resume_on)

@@ -1,0 +1,98 @@
+"""Fine-tuning: encoder + Linear(embed_dim, mlp_dim) - ReLU - Linear(mlp_dim, class_num), trained
+end to end with Adam and cross-entropy on the fold's training split, through the shared trainer
+(checkpoints, resumable); the checkpoint with the best validation loss is tested.
+
+evalnetparams: ``embed_dim`` (the encoder's output size), ``mlp_dim``, ``class_num``; the
+config's ``epochs``, ``lr``, ``batch_size``, ``save_epochfreq`` drive training.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from relcon.eval.Base_Eval import Base_EvalClass, Split
+from relcon.models.Base_Model import Base_ModelClass, make_loader
+
+
+def mlp_head(params: dict, embed_dim: int | None = None) -> torch.nn.Module:
+    missing = [k for k in ("mlp_dim", "class_num") if k not in params]
+    if missing:
+        raise ValueError(f"evalnetparams lacks {', '.join(missing)}; expected embed_dim, mlp_dim and class_num")
+    d = int(params.get("embed_dim", embed_dim))
+    return torch.nn.Sequential(torch.nn.Linear(d, int(params["mlp_dim"])), torch.nn.ReLU(),
+                               torch.nn.Linear(int(params["mlp_dim"]), int(params["class_num"])))
+
+
+class FinetuneTrainer(Base_ModelClass):
+    """The shared training loop over (encoder -> head) with a supervised loss."""
+
+    def __init__(self, config, encoder, head, run_dir, device, loss_fn, encoder_source: dict):
+        super().__init__(config, run_dir=run_dir, device=device)
+        self.trained_net = encoder.to(self.device)
+        self.net = head.to(self.device)
+        self.loss_fn = loss_fn
+        self.encoder_source = encoder_source
+
+    def checkpoint_modules(self) -> dict:
+        return {"net": self.net, "trained_net": self.trained_net}
+
+    def trainable_parameters(self):
+        return list(self.trained_net.parameters()) + list(self.net.parameters())
+
+    def setup_dataloader(self, X, y, train: bool):
+        dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+        return make_loader(dataset, self.batch_size, train, self.seed, self.num_workers,
+                           pin_memory=self.device.type == "cuda")
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.net(self.trained_net(X))
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        X, y = batch
+        return self.loss_fn(self.forward(X.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True))
+
+    def create_state_dict(self, epoch, test_loss, **extra):
+        return super().create_state_dict(epoch, test_loss, encoder_source=self.encoder_source, **extra)
+
+    @torch.no_grad()
+    def outputs(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        self.trained_net.eval()
+        self.net.eval()
+        out = [self.forward(torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size])).to(self.device)).cpu()
+               for i in range(0, len(X), batch_size)]
+        return torch.cat(out).numpy()
+
+
+class Model(Base_EvalClass):
+    task = "classification"
+    frozen_encoder = False
+
+    def loss_fn(self, logits, y):
+        return F.cross_entropy(logits, y)
+
+    def make_trainer(self) -> FinetuneTrainer:
+        torch.manual_seed(self.config.seed)
+        head = mlp_head(self.config.evalnetparams, getattr(self.encoder, "embed_dim", None))
+        return FinetuneTrainer(self.config, self.encoder, head, self.run_dir, self.device, self.loss_fn,
+                               self.encoder_source)
+
+    def target(self, y: np.ndarray) -> np.ndarray:
+        class_num = int(self.config.evalnetparams["class_num"])
+        if y.max() >= class_num:
+            raise ValueError(f"label {int(y.max())} found; expected class ids in [0, {class_num}) "
+                             f"(evalnetparams class_num={class_num})")
+        return y.astype(np.int64)
+
+    def fit(self, train: Split, val: Split) -> None:
+        self.trainer = self.make_trainer()
+        self.trainer.train_data, self.trainer.train_labels = train.X, self.target(train.y)
+        self.trainer.val_data, self.trainer.val_labels = val.X, self.target(val.y)
+        self.trainer.fit()
+
+    def load(self) -> None:
+        self.trainer = self.make_trainer()
+        self.trainer.load("best")
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.trainer.outputs(X), axis=1)

@@ -1,0 +1,127 @@
+"""MLP probe: frozen encoder features -> one hidden layer of 512 units -> classes.
+
+Two early-stopping protocols (``evalnetparams["early_stopping"]``):
+
+* ``"subject"`` (default): standardised features, a PyTorch MLP trained with Adam, stopped
+  on the loss of the fold's own validation split, whose subjects are disjoint from training;
+  the weights of the best validation epoch are kept.
+* ``"reference"``: the paper's protocol: scikit-learn's ``MLPClassifier(hidden 512,
+  early_stopping=True, n_iter_no_change=5, random_state=42, shuffle=False)`` fitted on the
+  pooled val + train windows, with a *random* validation fraction of size |val| / (|val| +
+  |train|): windows of training subjects leak into the stopping set.
+
+Other evalnetparams: ``hidden`` (512), ``max_epochs`` (200), ``patience`` (5),
+``batch_size`` (200, scikit-learn's default), ``lr`` (1e-3).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from relcon.eval.Base_Eval import Base_EvalClass, Split
+
+PROTOCOLS = ("subject", "reference")
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d_out))
+
+
+def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, batch_size, max_epochs, patience,
+                             seed, device):
+    """Adam on (z_train, y_train); stops after ``patience`` epochs without a validation-loss
+    improvement of 1e-4 and restores the best epoch's weights. Returns the epochs run."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    zt, yt = torch.as_tensor(z_train, dtype=torch.float32, device=device), torch.as_tensor(y_train, device=device)
+    zv, yv = torch.as_tensor(z_val, dtype=torch.float32, device=device), torch.as_tensor(y_val, device=device)
+    best, best_state, waited, epoch = np.inf, copy.deepcopy(net.state_dict()), 0, 0
+    for epoch in range(1, max_epochs + 1):
+        net.train()
+        for idx in torch.randperm(len(zt), generator=g).split(batch_size):
+            idx = idx.to(device)
+            loss = loss_fn(net(zt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(net(zv), yv))
+        if val_loss < best - 1e-4:
+            best, best_state, waited = val_loss, copy.deepcopy(net.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= patience:
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return epoch
+
+
+class Model(Base_EvalClass):
+    task = "classification"
+
+    def _params(self):
+        p = self.config.evalnetparams
+        protocol = p.get("early_stopping", "subject")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"MLP_probe early_stopping={protocol!r}: expected one of {PROTOCOLS}")
+        return protocol, int(p.get("hidden", 512)), int(p.get("max_epochs", 200)), int(p.get("patience", 5)), \
+            int(p.get("batch_size", 200)), float(p.get("lr", 1e-3))
+
+    def _fit(self, train: Split, val: Split) -> None:
+        protocol, hidden, max_epochs, patience, batch_size, lr = self._params()
+        f_train, f_val = self.features(train.X, "train features"), self.features(val.X, "val features")
+        self.protocol = protocol
+        if protocol == "reference":
+            clf = MLPClassifier(hidden_layer_sizes=hidden, early_stopping=True, n_iter_no_change=patience,
+                                validation_fraction=len(f_val) / (len(f_val) + len(f_train)), random_state=42,
+                                shuffle=False, max_iter=max_epochs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(np.concatenate([f_val, f_train]), np.concatenate([val.y, train.y]))
+            self.mean, self.scale = np.zeros(f_train.shape[1]), np.ones(f_train.shape[1])
+            self.weights = [torch.from_numpy(w.T.astype(np.float32)) for w in clf.coefs_]
+            self.biases = [torch.from_numpy(b.astype(np.float32)) for b in clf.intercepts_]
+            self.classes = clf.classes_.astype(np.int64)
+            self.binary = len(self.classes) == 2
+            return
+        scaler = StandardScaler().fit(f_train)
+        n_classes = int(max(train.y.max(), val.y.max())) + 1
+        net = _mlp(f_train.shape[1], hidden, n_classes)
+        self.epochs_run = train_mlp_early_stopping(net, F.cross_entropy, scaler.transform(f_train), train.y,
+                                                   scaler.transform(f_val), val.y, lr, batch_size, max_epochs,
+                                                   patience, self.config.seed, self.device)
+        self.mean, self.scale = scaler.mean_, scaler.scale_
+        self.weights = [net[0].weight.detach().cpu(), net[2].weight.detach().cpu()]
+        self.biases = [net[0].bias.detach().cpu(), net[2].bias.detach().cpu()]
+        self.classes = np.arange(n_classes, dtype=np.int64)
+        self.binary = False
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        z = torch.from_numpy(((self.features(X, "test features") - self.mean) / self.scale).astype(np.float32))
+        h = torch.relu(z @ self.weights[0].T + self.biases[0])
+        out = (h @ self.weights[1].T + self.biases[1]).numpy()
+        if self.binary:  # scikit-learn's binary MLP has one logistic output unit
+            return self.classes[(out[:, 0] > 0).astype(int)]
+        return self.classes[np.argmax(out, axis=1)]
+
+    def _state(self) -> dict:
+        return {"protocol": self.protocol, "mean": torch.from_numpy(np.asarray(self.mean, dtype=np.float64)),
+                "scale": torch.from_numpy(np.asarray(self.scale, dtype=np.float64)), "weights": self.weights,
+                "biases": self.biases, "classes": torch.from_numpy(self.classes), "binary": self.binary}
+
+    def _set_state(self, state: dict) -> None:
+        self.protocol = state["protocol"]
+        self.mean, self.scale = state["mean"].numpy(), state["scale"].numpy()
+        self.weights, self.biases = state["weights"], state["biases"]
+        self.classes, self.binary = state["classes"].numpy(), state["binary"]
