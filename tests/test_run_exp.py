@@ -58,6 +58,13 @@ def test_relcon_trains_missing_distance_first(setup):
     from relcon.nets.ResNet1D.ResNet1D_Net import Net
     Net(**state["config"]["net_config"]["params"]).load_state_dict(state["net"], strict=True)
     assert state["epoch"] == 0 and state["config"]["withinuser_cands"] == 3
+    # the evaluation created its synthetic data, ran both folds and printed the table
+    assert "| har/linear_probe | 2 |" in out
+    assert (tmp_path / "out" / "tiny_relcon" / "results.md").exists()
+    # --eval_only reuses the fitted probe and never trains
+    r = run(["--config", "tiny_relcon", "--device", "cpu", "--eval_only"], env, cwd)
+    assert r.returncode == 0, r.stderr
+    assert "reusing the fitted model" in r.stdout + r.stderr and "Begin training" not in r.stdout + r.stderr
 
 
 def test_cli_errors(setup):

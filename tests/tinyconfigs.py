@@ -2,12 +2,15 @@
 import textwrap
 
 TEMPLATE = '''
-from relcon.data.Base_Dataset import SSLDataConfig
+from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
+from relcon.eval.Base_Eval import Base_EvalConfig
 from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
 from relcon.nets.Base_Nets import Base_NetConfig
 
 DATA = {data!r}
+HAR = SupervisedDataConfig(data_folder=DATA + "_har", generate={{"name": "synthetic_har", "args": dict(
+    n_subjects=4, windows_per_activity=2, n_folds=2, seed=0)}})
 alltiny_expconfigs = {{
     "tiny_motifdist": MotifDist_ModelConfig(
         description="tiny distance for tests",
@@ -25,7 +28,9 @@ alltiny_expconfigs = {{
             blocks=[dict(n=1, in_channels=8, base_filters=8, kernel_size=3, stride=1),
                     dict(n=1, in_channels=8, base_filters=16, kernel_size=4, stride=1)],
             finalpool="avg")),
-        epochs=1, lr=1e-3, batch_size=4, save_epochfreq=1{extra}),
+        epochs=1, lr=1e-3, batch_size=4, save_epochfreq=1,
+        eval_configs=[Base_EvalConfig(name="har", model_folder="Classify", model_file="linear_probe",
+                                      data_config=HAR, cv_splits=2)]{extra}),
 }}
 '''
 

@@ -8,7 +8,7 @@ predict the test split and score it. Results go to the run folder:
     results.json  the same, nested
     results.md    the table printed at the end (mean ± std over folds)
     <config>_easy_paste.csv  the reference's one-line summary (appended per invocation)
-    <evaluation>/<model>/cv{k}/  fitted models and predictions.npz (y_true, y_pred)
+    <evaluation>/<model>/cv{k}/  the fitted model (checkpoint_best.pkl), y_true.npy, y_pred.npy
 """
 from __future__ import annotations
 
