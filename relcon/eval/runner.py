@@ -74,7 +74,7 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
     if random_init:
         base_encoder, source = _random_encoder(config, ev.seed, device)
     else:
-        base_encoder, source = _pretrained_encoder(name, ckpt, device)
+        base_encoder, source = _pretrained_encoder(getattr(config, "pretrained_from", None) or name, ckpt, device)
     record["encoder"] = source
     in_channels = getattr(base_encoder, "in_channels", None)
     class_num = ev.evalnetparams.get("class_num") if model_cls.task == "classification" else None

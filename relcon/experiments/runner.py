@@ -99,6 +99,17 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
     """Train ``config`` (and its prerequisites) as the flags say; returns the run folder."""
     from relcon.utils.imports import import_model
 
+    source = getattr(config, "pretrained_from", None)
+    if source:
+        # An evaluation-only config: the encoder is another run's, trained first if missing.
+        if source == name:
+            raise RunError(f"config {name}: pretrained_from names the config itself")
+        source_config = prepare(source, device=str(config.device))
+        if args.eval_only or training_state(out_dir(source), source_config.epochs) == "finished":
+            return out_dir(source)
+        printlog(f"{name} evaluates the encoder of {source}: training {source} first", out_dir(name))
+        return train(source, source_config, argparse.Namespace(retrain=False, resume_on=args.resume_on,
+                                                               eval_only=False), out_dir(source), depth + 1)
     run_dir = out_dir(name)
     for prerequisite in getattr(config, "prerequisites", lambda: [])():
         pre_config = prepare(prerequisite, device=str(config.device))

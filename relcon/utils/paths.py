@@ -19,3 +19,11 @@ def resolve_path(path) -> Path:
 def out_dir(run_name: str) -> Path:
     """Run folder of a config: ``relcon/experiments/out/<run_name>``."""
     return OUT_ROOT / run_name
+
+
+def cli_path(text: str) -> str:
+    """argparse ``type`` for paths typed by a user: relative to the current directory.
+
+    (Defaults and paths inside configs are relative to the repository root instead; give
+    defaults as ``None`` or absolute so this does not apply to them.)"""
+    return str(Path(text).expanduser().resolve())

@@ -6,15 +6,15 @@ import logging
 import sys
 
 from relcon.data.process.download import BadArchiveError, DownloadError
-from relcon.utils.paths import DATASETS_ROOT, REPO_ROOT
+from relcon.utils.paths import DATASETS_ROOT, cli_path
 
 
 def build_parser(prog: str, description: str, datasets: tuple) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--raw-dir", default=None, metavar="ROOT",
+    p.add_argument("--raw-dir", default=None, metavar="ROOT", type=cli_path,
                    help=f"root holding priorpt/ and sslbench/ with the raw files (default {DATASETS_ROOT}); "
-                        f"a relative path is taken from the repository root {REPO_ROOT}, not the current directory")
-    p.add_argument("--out-dir", default=None, metavar="ROOT",
+                        f"a relative path is taken from the current directory")
+    p.add_argument("--out-dir", default=None, metavar="ROOT", type=cli_path,
                    help="root for the outputs, <ROOT>/<family>/<set>/processed/ (default: as --raw-dir's default)")
     p.add_argument("--datasets", nargs="+", choices=datasets, default=list(datasets), metavar="SET",
                    help=f"sets to process, any of {', '.join(datasets)} (default: all; always run in that order)")

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
 import numpy as np
 from tqdm import tqdm
 
-from relcon.utils.paths import resolve_path
+from relcon.utils.paths import cli_path, resolve_path
 
 DEFAULT_OUT = "relcon/data/datasets/dummydataset"
 
@@ -99,8 +99,9 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}, "
-                   "relative paths are taken from the repository root)")
+    p.add_argument("--out-dir", default=str(resolve_path(DEFAULT_OUT)), type=cli_path,
+                   help=f"output folder (default <repository>/{DEFAULT_OUT}; a relative path is taken from the "
+                        f"current directory)")
     p.add_argument("--kind", choices=["noise", "motion"], default="noise", help="segment content (default noise)")
     p.add_argument("--train-subjects", type=int, default=32)
     p.add_argument("--val-subjects", type=int, default=16)

@@ -22,15 +22,15 @@ if str(_REPO_ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from relcon.data.synthetic import ACTIVITIES, make_har_dataset, write_supervised_folds  # noqa: E402
-from relcon.utils.paths import resolve_path  # noqa: E402
+from relcon.utils.paths import cli_path, resolve_path  # noqa: E402
 
 DEFAULT_OUT = "relcon/data/datasets/synthetic_har/processed"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out-dir", default=DEFAULT_OUT,
-                   help="output folder; relative paths are taken from the repository root (default: %(default)s)")
+    p.add_argument("--out-dir", default=str(resolve_path(DEFAULT_OUT)), type=cli_path,
+                   help="output folder; a relative path is taken from the current directory (default: %(default)s)")
     p.add_argument("--subjects", type=int, default=12, help="number of subjects (default: %(default)s)")
     p.add_argument("--windows-per-activity", type=int, default=20,
                    help="windows per subject and activity (default: %(default)s)")

@@ -1,5 +1,8 @@
 """Stage 2 configs: RelCon pre-training, with the paper's benchmark evaluations."""
+import copy
+
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
+from relcon.data.process.common import PRIORPT_LEAKFREE_SUBDIR, PROCESSED_SUBDIR
 from relcon.eval.Base_Eval import Base_EvalConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
 from relcon.nets.Base_Nets import Base_NetConfig
@@ -20,7 +23,7 @@ RESNET1D_PARAMS = {
 FINETUNE_PARAMS = {"embed_dim": 256, "mlp_dim": 512, "class_num": 8}
 
 
-def benchmark_evals(priorpt_subdir: str = "processed"):
+def benchmark_evals(priorpt_subdir: str = PROCESSED_SUBDIR):
     """The paper's benchmark evaluations (Tables 3 and 4). ``priorpt_subdir`` picks the
     reference's priorpt folds ("processed") or the leak-free ones ("processed_leakfree")."""
     sslbench = "relcon/data/datasets/sslbench/{}/processed"
@@ -53,3 +56,14 @@ allrelcon_expconfigs["25_3_8_relcon"] = RelCon_ModelConfig(
     save_epochfreq=10,
     eval_configs=benchmark_evals(),
 )
+
+# The encoder of 25_3_8_relcon (trained first if missing), evaluated with the priorpt sets on
+# leak-free folds (true leave-one-subject-out with a disjoint validation subject) instead of the
+# reference's folds. ``pretrained_from`` makes a config evaluate another run's checkpoints
+# instead of training its own; results go to this config's run folder.
+_leakfree = copy.deepcopy(allrelcon_expconfigs["25_3_8_relcon"])
+_leakfree.description = ("evaluations of 25_3_8_relcon's encoder, priorpt sets on leak-free folds "
+                         "(processed_leakfree/)")
+_leakfree.eval_configs = benchmark_evals(PRIORPT_LEAKFREE_SUBDIR)
+_leakfree.pretrained_from = "25_3_8_relcon"
+allrelcon_expconfigs["25_3_8_relcon_leakfree"] = _leakfree
