@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import write_tree
+from relcon_testutils import write_tree
 from relcon.data.Base_Dataset import DataError, SegmentIndex
 from relcon.models.RelCon.RelCon_Model import WithinUserCandidateDataset
 

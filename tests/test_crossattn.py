@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import load_fixture
+from relcon_testutils import load_fixture
 from relcon.nets.CrossAttn.CrossAttn_Net import Net
 from relcon.nets.CrossAttn.utils.DilatedConv import PartialConv1d
 

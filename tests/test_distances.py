@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import load_fixture
+from relcon_testutils import load_fixture
 from relcon.models.RelCon.RelCon_Model import compute_candidate_distances, pairwise_candidate_distances
 from relcon.nets.CrossAttn.CrossAttn_Net import Net
 

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from relcon_testutils import REPO
 from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex, load_segment
 from relcon.data.process.process_dummydataset import generate_dummydataset
 

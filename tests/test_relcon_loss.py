@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import load_fixture
+from relcon_testutils import load_fixture
 from relcon.models.RelCon.RelCon_Model import relative_contrastive_loss
 
 CASES = load_fixture("relcon_loss.pt")["cases"]

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 import torch
 
-from conftest import load_fixture
+from relcon_testutils import load_fixture
 from relcon.nets.ResNet1D.ResNet1D_Net import Net
 
 REF = load_fixture("resnet1d.pt")

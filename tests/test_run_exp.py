@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, run_env, write_tree
+from relcon_testutils import REPO, run_env, write_tree
 from tinyconfigs import write_tiny_configs
 
 
@@ -67,20 +67,30 @@ def test_relcon_trains_missing_distance_first(setup):
     assert "reusing the fitted model" in r.stdout + r.stderr and "Begin training" not in r.stdout + r.stderr
 
 
-def test_cli_errors(setup):
+def test_cli_errors(setup, monkeypatch, capsys):
+    """In-process (no subprocess start-up cost): exit codes and messages of bad invocations."""
+    import relcon.utils.paths as paths
+    from relcon.experiments.runner import main
+
     tmp_path, env, cwd = setup
-    r = run(["--config", "tiny_relcn"], env, cwd)
-    assert r.returncode == 2 and "tiny_relcon" in r.stderr
-    r = run(["--config", "tiny_relcon", "--set", "batch_size=big"], env, cwd)
-    assert r.returncode == 2 and "expected int" in r.stderr
-    r = run(["--config", "tiny_relcon", "--set", "bogus=1"], env, cwd)
-    assert r.returncode == 2 and "unknown key" in r.stderr
-    r = run(["--config", "tiny_motifdist", "--set", f"data_config.data_folder={tmp_path / 'nothing'}"], env, cwd)
-    assert r.returncode == 1 and "nothing" in r.stderr and "process_dummydataset.py" in r.stderr
-    r = run(["--config", "tiny_motifdist", "--device", "cuda:7"], env, cwd)
-    assert r.returncode != 0 and "cuda" in r.stderr.lower()
-    r = run(["--list"], env, cwd)
-    assert r.returncode == 0 and "tiny_relcon" in r.stdout and "25_3_8_relcon" in r.stdout
+    monkeypatch.setenv("RELCON_CONFIGS", env["RELCON_CONFIGS"])
+    monkeypatch.setattr(paths, "OUT_ROOT", tmp_path / "out")
+    cases = [
+        (["--config", "tiny_relcn"], 2, "tiny_relcon"),
+        (["--config", "tiny_relcon", "--set", "batch_size=big"], 2, "expected int"),
+        (["--config", "tiny_relcon", "--set", "bogus=1"], 2, "unknown key"),
+        (["--config", "tiny_motifdist", "--set", f"data_config.data_folder={tmp_path / 'nothing'}"], 1,
+         "process_dummydataset.py"),
+        (["--config", "tiny_motifdist", "--device", "cuda:7"], 1, "cuda"),
+        (["--config", "tiny_motifdist", "--device", "tpu"], 1, "expected auto, cpu"),
+        (["--config", "tiny_relcon", "--eval_only"], 1, "has no checkpoint"),
+    ]
+    for argv, code, message in cases:
+        assert main(argv) == code, argv
+        assert message in capsys.readouterr().err, argv
+    assert main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "tiny_relcon" in listing and "25_3_8_relcon" in listing and "tiny RelCon for tests" in listing
 
 
 def test_unfinished_run_needs_resume_or_retrain(setup):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conftest import load_fixture
+from relcon_testutils import load_fixture
 from relcon.nets.CrossAttn.utils.sparsemax import Sparsemax, sparsemax, sparsemax_threshold
 
 CASES = load_fixture("sparsemax.pt")["cases"]
