@@ -329,17 +329,24 @@ class Base_ModelClass:
         return state if return_state_dict else None
 
     # ---- the loop
-    _ADVICE = ("The last good checkpoint is kept (checkpoint_latest.pkl). Usual causes: a learning rate too "
-               "high for this model (start over with --retrain --set lr=<lower>), or a bad data file (values "
-               "far outside the usual range)")
+    def _nonfinite_advice(self) -> str:
+        latest = self.checkpoint_path("latest")
+        try:
+            state = load_checkpoint(latest)
+            kept = (f"The last good checkpoint is kept: {latest} (epoch {state['epoch']}, "
+                    + ("end of epoch" if state.get("epoch_done", True) else f"step {state['step']}") + ")")
+        except CheckpointError:
+            kept = "No checkpoint was written before"
+        return (f"{kept}. Usual causes: a learning rate too high for this model (start over with --retrain "
+                f"--set lr=<lower>), or a bad data file (values far outside the usual range)")
 
     def _check_finite(self, loss: torch.Tensor, epoch: int, step: int, batch, train: bool) -> None:
         if torch.isfinite(loss).all():
             return
         where = self.batch_description(batch)
         raise NonFiniteLossError(
-            f"{'training' if train else 'validation'} loss is {loss.item()} at epoch {epoch}, step {step} "
-            f"of run {self.run_dir}. {self._ADVICE}" + (f"; this batch's files: {where}" if where else "") + ".")
+            f"{'training' if train else 'validation'} loss is {loss.item()} at epoch {epoch}, step {step} of run "
+            f"{self.run_dir}" + (f" (this batch's files: {where})" if where else "") + f". {self._nonfinite_advice()}.")
 
     def _check_finite_weights(self, epoch: int, step: int) -> None:
         """A finite loss can still give infinite gradients; checking the weights before each save
@@ -349,7 +356,7 @@ class Base_ModelClass:
                 if value.is_floating_point() and not torch.isfinite(value).all():
                     raise NonFiniteLossError(
                         f"the weights became non-finite ({name}.{key}) after epoch {epoch}, step {step} of run "
-                        f"{self.run_dir}; not saved. {self._ADVICE}.")
+                        f"{self.run_dir}; not saved. {self._nonfinite_advice()}.")
 
     def run_one_epoch(self, dataloader, train: bool, epoch: int = 0, start_step: int = 0,
                       loss_sum: float = 0.0, on_step=None) -> float:
@@ -400,7 +407,10 @@ class Base_ModelClass:
         best_val, history = math.inf, []
         latest = self.checkpoint_path("latest")
         if self.resume_on and latest.exists():
-            state = load_checkpoint(latest, map_location=self.device)
+            try:
+                state = load_checkpoint(latest, map_location=self.device)
+            except CheckpointError as e:
+                raise CheckpointError(f"{e}. --retrain moves this run aside and starts over.") from None
             diffs = resume_differences(state.get("config", {}), self.resolved_config())
             if "inputs" in state:
                 diffs += resume_differences(state["inputs"], self.resume_inputs())
