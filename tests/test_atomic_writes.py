@@ -20,7 +20,7 @@ from conftest import write_tree
 from relcon.utils.io import (atomic_save_npy, atomic_torch_save, atomic_write_json, remove_stale_temporaries)
 from reliability_helpers import load, run_main, write_kill_configs
 
-N = 1 << 21  # 8 MB per checkpoint version: most of the writer's time is spent writing
+N = 1 << 20  # 4 MB per checkpoint version: most of the writer's time is spent writing
 
 
 def versions():
@@ -60,13 +60,13 @@ def test_sigkilled_writers_never_leave_a_truncated_target(tmp_path):
         atomic_write_json(tmp_path / "results.json", meta)
     rng = random.Random(0)
     ctx = multiprocessing.get_context("fork")
-    kills, interrupted_writes = 20, 0
+    kills, interrupted_writes = 12, 0
     for _ in range(kills):
         ready = ctx.Event()
         p = ctx.Process(target=writer, args=(tmp_path, ready, payloads), daemon=True)
         p.start()
         assert ready.wait(30)
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.15))
         p.kill()  # SIGKILL: no cleanup runs in the writer
         p.join()
         assert p.exitcode == -9

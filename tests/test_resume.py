@@ -95,43 +95,51 @@ def test_reference_run_has_the_expected_events(reference):
 
 
 def crash_points(events):
-    """Named event numbers (1-based) covering the places where a kill is hardest to survive."""
+    """(name, config, event number) of the places where a kill is hardest to survive. Event
+    numbers count from 1 in the reference's events; points in the RelCon stage start from the
+    reference's finished MotifDist run (``config`` kill_relcon, MotifDist copied in), so their
+    number counts from the first RelCon event."""
     def find(pred, nth=0):
         return [i + 1 for i, e in enumerate(events) if pred(e)][nth]
     md, rc = "MotifDist_Model", "RelCon_Model"
-    return {
-        "first batch, before any checkpoint": find(lambda e: e == ("train", md)),
-        "prerequisite in its 2nd epoch (best exists, unfinished)": find(lambda e: e == ("train", md), TRAIN_STEPS + 2),
-        "motifdist validation": find(lambda e: e == ("val", md), VAL_STEPS + 1),
-        "writing the step checkpoint of an epoch's last step": find(
-            lambda e: e == ("save", "kill_relcon", "checkpoint_latest.pkl"), TRAIN_STEPS - 1),
-        "relcon validation": find(lambda e: e == ("val", rc), 1),
-        "writing checkpoint_best at an epoch end": find(lambda e: e == ("save", "kill_relcon", "checkpoint_best.pkl")),
-        "writing the epoch-end checkpoint_latest": find(
-            lambda e: e == ("save", "kill_relcon", "checkpoint_latest.pkl"), TRAIN_STEPS),
-        "relcon 2nd epoch, mid-epoch": find(lambda e: e == ("train", rc), TRAIN_STEPS + 3),
-    }
+    n_md = find(lambda e: e[0] in ("train", "val") and e[1] == rc) - 1
+    return [
+        ("prerequisite in its 2nd epoch (best exists, unfinished)", "kill_relcon",
+         find(lambda e: e == ("train", md), TRAIN_STEPS + 2)),
+        ("motifdist validation", "kill_motifdist", find(lambda e: e == ("val", md), VAL_STEPS + 1)),
+        ("writing the step checkpoint of an epoch's last step", "kill_relcon+md",
+         find(lambda e: e == ("save", "kill_relcon", "checkpoint_latest.pkl"), TRAIN_STEPS - 1) - n_md),
+        ("relcon validation, 2 workers on resume", "kill_relcon+md", find(lambda e: e == ("val", rc), 1) - n_md),
+        ("writing checkpoint_best at an epoch end", "kill_relcon+md",
+         find(lambda e: e == ("save", "kill_relcon", "checkpoint_best.pkl")) - n_md),
+        ("relcon 2nd epoch mid-epoch, 2 workers on resume", "kill_relcon+md",
+         find(lambda e: e == ("train", rc), TRAIN_STEPS + 3) - n_md),
+    ]
 
 
-@pytest.mark.parametrize("point", range(8))
+@pytest.mark.parametrize("point", range(6))
 def test_crash_anywhere_then_resume_is_bitwise(world, reference, tmp_path, monkeypatch, point):
     root, configs = world
     ref, events = reference
-    name, at = list(crash_points(events).items())[point]
+    name, config, at = crash_points(events)[point]
+    stages = ["kill_motifdist", "kill_relcon"] if config.startswith("kill_relcon") else ["kill_motifdist"]
+    if config.endswith("+md"):
+        shutil.copytree(ref / "kill_motifdist", tmp_path / "kill_motifdist")
+        stages = ["kill_relcon"]
     crasher = Crasher(monkeypatch)
     crasher.at = at
-    args = ["--config", "kill_relcon", "--device", "cpu"]
+    args = ["--config", config.removesuffix("+md"), "--device", "cpu"]
     with pytest.raises(Killed):
         run_main(monkeypatch, tmp_path, configs, *args)
     crasher.at = None
     # a resumed run may use another number of DataLoader workers: the data do not depend on it
-    workers = ["--set", "num_workers=2"] if name.startswith("relcon") else []
+    workers = ["--set", "num_workers=2"] if "2 workers" in name else []
     rc, out, err = run_main(monkeypatch, tmp_path, configs, *args, "--resume_on", *workers)
     assert rc == 0, err
-    for stage in ("kill_motifdist", "kill_relcon"):
+    for stage in stages:
         assert run_differences(ref / stage, tmp_path / stage) == [], f"{name}: {stage} differs"
         assert not list((tmp_path / stage).glob(".*.tmp")), "temporaries of the killed write are cleaned up"
-    print(f"crash point {name!r} (event {at} of {len(events)}): resumed bitwise identical")
+    print(f"crash point {name!r}: resumed bitwise identical")
 
 
 def test_resume_after_a_crash_before_any_checkpoint_starts_cleanly(world, tmp_path, monkeypatch):
@@ -191,11 +199,14 @@ def test_resume_refuses_other_settings_and_another_distance(world, reference, tm
 
 
 # ----------------------------------------------------------------------------- real kills
-KILLS_PER_CHAIN = int(os.environ.get("RELCON_KILL_POINTS", "3"))
+# Random kill positions in the chain (at least one per stage); RELCON_KILL_POINTS and
+# RELCON_KILL_SEED run more or other ones.
+KILL_POINTS = int(os.environ.get("RELCON_KILL_POINTS", "3"))
+STAGES = ["kill_motifdist", "kill_relcon"]
 
 
-def start(env, cwd, config, log):
-    return subprocess.Popen([sys.executable, str(REPO / "run_exp.py"), "--config", config, "--device", "cpu",
+def start(env, cwd, log):
+    return subprocess.Popen([sys.executable, str(REPO / "run_exp.py"), "--config", "kill_relcon", "--device", "cpu",
                              "--resume_on"], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -218,30 +229,30 @@ def newest_progress(run_dirs) -> tuple:
     return (-1,)
 
 
-def kill_chain(tmp_path, configs, config, stages, seed, batch_seconds):
-    """Run ``config`` with --resume_on until it finishes, SIGKILLing it on the way: once soon
-    after a start (before its first checkpoint, often during start-up) and then at random
-    training positions (stage, epoch, step) plus a random delay of up to two batches' time, so
-    that kills land in steps, validation and checkpoint writes. Returns the kills as
-    (description, newest checkpoint position when killed)."""
-    rng = random.Random(seed)
-    out = tmp_path / f"chain{seed}"
+def kill_chain(out, log_path, configs, rng, batch_seconds):
+    """Run kill_relcon (which trains kill_motifdist first) with --resume_on until it finishes,
+    SIGKILLing it on the way: once soon after the first start (before any checkpoint: during
+    start-up or while the run folder is made), then at random training positions
+    (stage, epoch, step) plus a random delay of up to two batches' time, so that kills land in
+    steps, validation and checkpoint writes. Returns the kills as (aimed at, newest checkpoint
+    position at the kill)."""
     env = subprocess_env(out, configs)
-    run_dirs = [out / s for s in stages]
-    positions = [(s, e, k) for s in range(len(stages)) for e in range(EPOCHS) for k in range(1, TRAIN_STEPS + 2)]
-    targets = sorted(rng.sample(positions, KILLS_PER_CHAIN))
+    run_dirs = [out / s for s in STAGES]
+    positions = {s: [(s, e, k) for e in range(EPOCHS) for k in range(1, TRAIN_STEPS + 2)] for s in range(len(STAGES))}
+    targets = [rng.choice(positions[0]), rng.choice(positions[1])]  # one in each stage
+    targets += rng.sample([p for ps in positions.values() for p in ps if p not in targets], KILL_POINTS - 2)
     kills = []
-    with open(tmp_path / f"chain{seed}.log", "ab") as log:
-        p = start(env, tmp_path, config, log)
-        time.sleep(rng.uniform(0.2, 2.5))
+    with open(log_path, "ab") as log:
+        p = start(env, out.parent, log)
+        time.sleep(rng.uniform(0.2, 2.0))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             p.wait()
             kills.append(("soon after start", newest_progress(run_dirs)))
-        for target in targets:
+        for target in sorted(targets):
             if newest_progress(run_dirs) >= target:
-                continue
-            p = start(env, tmp_path, config, log)
+                continue  # an earlier kill came later than this target
+            p = start(env, out.parent, log)
             while p.poll() is None and newest_progress(run_dirs) < target:
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 2 * batch_seconds))
@@ -253,25 +264,22 @@ def kill_chain(tmp_path, configs, config, stages, seed, batch_seconds):
             for run_dir in run_dirs:
                 for ckpt in run_dir.glob("checkpoint_*.pkl"):
                     load(ckpt)
-        p = start(env, tmp_path, config, log)
-        assert p.wait(timeout=600) == 0, (tmp_path / f"chain{seed}.log").read_text()[-3000:]
-    return out, kills
+        p = start(env, out.parent, log)
+        assert p.wait(timeout=600) == 0, log_path.read_text()[-3000:]
+    return kills
 
 
-@pytest.mark.parametrize("config,stages,seed", [
-    ("kill_motifdist", ["kill_motifdist"], 1),
-    ("kill_relcon", ["kill_motifdist", "kill_relcon"], 2),
-])
-def test_sigkill_at_random_points_then_resume_is_bitwise(world, reference, tmp_path, config, stages, seed):
-    """The uninterrupted reference ran in this process through the same entry point (run_exp.py's
-    main) with the same thread count; the killed runs are separate processes."""
+def test_sigkill_at_random_points_then_resume_is_bitwise(world, reference, tmp_path):
+    """SIGKILLed run_exp.py processes, resumed until done, end bitwise equal to the uninterrupted
+    reference, in both stages (MotifDist, then RelCon). The reference ran in this process
+    through the same entry point (run_exp.py's main) with the same thread count."""
     _, configs = world
     ref, _ = reference
-    history = load(ref / stages[-1] / "checkpoint_latest.pkl")["history"]
+    history = load(ref / "kill_relcon" / "checkpoint_latest.pkl")["history"]
     batch_seconds = sum(h["seconds"] for h in history) / (len(history) * (TRAIN_STEPS + VAL_STEPS))
-    seed += 1000 * int(os.environ.get("RELCON_KILL_SEED", "0"))
-    out, kills = kill_chain(tmp_path, configs, config, stages, seed, batch_seconds)
-    for stage in stages:
-        assert run_differences(ref / stage, out / stage) == [], f"{stage} differs after kills {kills}"
-    print(f"{config}: {len(kills)} SIGKILL point(s) tried, resumed bitwise identical: {len(kills)}: {kills}")
+    rng = random.Random(int(os.environ.get("RELCON_KILL_SEED", "0")))
+    kills = kill_chain(tmp_path / "out", tmp_path / "chain.log", configs, rng, batch_seconds)
+    for stage in STAGES:
+        assert run_differences(ref / stage, tmp_path / "out" / stage) == [], f"{stage} differs after kills {kills}"
+    print(f"{len(kills)} SIGKILL point(s) tried, resumed bitwise identical: {len(kills)}: {kills}")
     assert kills, "no kill landed while the run was going"
