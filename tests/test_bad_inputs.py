@@ -282,6 +282,7 @@ def test_retrain_says_what_it_replaces(monkeypatch, world):
             f"checkpoint_epoch0.pkl, checkpoint_latest.pkl), trained up to epoch 0; also config.json, log.txt, "
             f"metrics.csv); it was moved to {moved[0]}") in out
     load(moved[0] / "checkpoint_best.pkl")  # the old run is intact where the message says
+    assert f"it was moved to {moved[0]}" in (run_dir / "log.txt").read_text()  # the new run records it
 
 
 # ----------------------------------------------------------------------------- non-finite

@@ -145,7 +145,8 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
         contents = describe_run(run_dir)
         moved = move_run_aside(run_dir)
         if moved is not None:
-            printlog(f"--retrain replaces the previous run {run_dir} ({contents}); it was moved to {moved}", None)
+            # Logged in the new run's folder too, so that it records what it replaced.
+            printlog(f"--retrain replaces the previous run {run_dir} ({contents}); it was moved to {moved}", run_dir)
         state = "none"
     if state == "finished":
         printlog(f"{name}: already trained ({run_dir}/checkpoint_best.pkl); pass --retrain to train again", run_dir)
