@@ -15,10 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO, write_tree
 from reliability_helpers import (EPOCHS, TRAIN_STEPS, TREE, VAL_STEPS, load, progress_key, run_differences,
                                  run_main, subprocess_env, write_kill_configs)
+
+
+STAGES = ["kill_motifdist", "kill_relcon"]
 
 
 class Killed(BaseException):
@@ -192,17 +196,43 @@ def test_resume_refuses_other_settings_and_another_distance(world, reference, tm
     state = load(best)
     key = next(iter(state["net"]))
     state["net"][key] = state["net"][key] + 1
-    import torch
     torch.save(state, best)
     rc, _, err = run_main(monkeypatch, tmp_path, configs, "--config", "kill_relcon", "--device", "cpu", "--resume_on")
     assert rc == 1 and "cannot resume" in err and "motifdist_sha256" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_crash_and_resume_on_cuda(world, tmp_path, monkeypatch):
+    """On a GPU: a resumed run loads its checkpoint onto the GPU (random states included) and
+    finishes. It ends bitwise equal to an uninterrupted run whenever two uninterrupted runs are
+    bitwise equal themselves (deterministic kernels)."""
+    _, configs = world
+    args = ["--config", "kill_relcon", "--device", "cuda"]
+    crasher = Crasher(monkeypatch)
+    assert run_main(monkeypatch, tmp_path / "ref", configs, *args)[0] == 0
+    events = list(crasher.events)
+    assert run_main(monkeypatch, tmp_path / "ref2", configs, *args)[0] == 0
+    deterministic = all(run_differences(tmp_path / "ref" / s, tmp_path / "ref2" / s) == [] for s in STAGES)
+    for name, config, at in crash_points(events):
+        if config != "kill_relcon+md":
+            continue
+        out = tmp_path / f"crash{at}"
+        shutil.copytree(tmp_path / "ref" / "kill_motifdist", out / "kill_motifdist")
+        crasher.at, crasher.events = at, []
+        with pytest.raises(Killed):
+            run_main(monkeypatch, out, configs, *args)
+        crasher.at = None
+        rc, _, err = run_main(monkeypatch, out, configs, *args, "--resume_on")
+        assert rc == 0, err
+        if deterministic:
+            assert run_differences(tmp_path / "ref" / "kill_relcon", out / "kill_relcon") == [], name
+    print(f"CUDA: uninterrupted runs {'are' if deterministic else 'are NOT'} bitwise reproducible; resumes ran")
 
 
 # ----------------------------------------------------------------------------- real kills
 # Random kill positions in the chain (at least one per stage); RELCON_KILL_POINTS and
 # RELCON_KILL_SEED run more or other ones.
 KILL_POINTS = int(os.environ.get("RELCON_KILL_POINTS", "3"))
-STAGES = ["kill_motifdist", "kill_relcon"]
 
 
 def start(env, cwd, log):
