@@ -51,8 +51,11 @@ class DataError(ValueError):
     """Bad input data; the message names the file and what was expected."""
 
 
-def load_segment(path, expected_shape: tuple | None = None) -> np.ndarray:
-    """Load one segment as float32 (T, C), checking it is readable, numeric, 2-D and finite."""
+def load_segment(path, expected_shape: tuple | None = None, shape_source: str | None = None) -> np.ndarray:
+    """Load one segment as float32 (T, C), checking it is readable, numeric, 2-D and finite.
+
+    ``shape_source`` names the file that fixed ``expected_shape`` (for the error message).
+    """
     path = str(path)
     try:
         array = np.load(path, allow_pickle=False)
@@ -64,8 +67,9 @@ def load_segment(path, expected_shape: tuple | None = None) -> np.ndarray:
     if array.ndim != 2:
         raise DataError(f"{path}: shape {array.shape} found; expected a 2-D array (time, channels)")
     if expected_shape is not None and tuple(array.shape) != tuple(expected_shape):
-        raise DataError(f"{path}: shape {array.shape} found; expected {tuple(expected_shape)} like the other "
-                        f"segments of this dataset (all segments must share time length and channel count)")
+        raise DataError(f"{path}: shape {array.shape} found; expected {tuple(expected_shape)} like "
+                        f"{shape_source or 'the other segments of this dataset'} (all segments must share "
+                        f"time length and channel count)")
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         raise DataError(f"{path}: non-finite value {array[tuple(bad)]} at (time={bad[0]}, channel={bad[1]}); "
@@ -109,9 +113,9 @@ class SegmentIndex:
     def __len__(self) -> int:
         return len(self.files)
 
-    def read(self, file_id: int, expected_shape: tuple | None = None) -> np.ndarray:
+    def read(self, file_id: int, expected_shape: tuple | None = None, shape_source: str | None = None) -> np.ndarray:
         """Segment ``file_id`` as float32 (T, C), validated (see ``load_segment``)."""
-        return load_segment(self.files[file_id], expected_shape)
+        return load_segment(self.files[file_id], expected_shape, shape_source)
 
     def folder_sizes(self) -> np.ndarray:
         return np.array([len(m) for m in self.folder_members], dtype=np.int64)
@@ -142,7 +146,15 @@ class SegmentDataset(torch.utils.data.Dataset):
         if len(self.file_ids) == 0:
             raise DataError(f"{index.root}: no .npy segments found; expected <subject>/<hour>/*.npy files")
         # The first segment fixes the shape every other segment must have.
+        self.shape_source = index.files[int(self.file_ids[0])]
         self.expected_shape = tuple(index.read(int(self.file_ids[0])).shape)
+
+    def check_channels(self, needed: int, what: str, exact: bool = False) -> None:
+        """Fail before training when the segments have fewer (or, ``exact``, other) channels than needed."""
+        channels = self.expected_shape[1]
+        if channels < needed or (exact and channels != needed):
+            raise DataError(f"{self.shape_source}: shape {self.expected_shape} found, i.e. {channels} channel(s); "
+                            f"{what} expects {'' if exact else 'at least '}{needed} (segments are (time, channels))")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -151,7 +163,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         return seeded_rng(self.seed, self.stream, self.epoch if self.stream == 0 else 0, item)
 
     def load(self, file_id: int) -> np.ndarray:
-        return self.index.read(int(file_id), self.expected_shape)
+        return self.index.read(int(file_id), self.expected_shape, self.shape_source)
 
     def __len__(self) -> int:
         return len(self.file_ids)

@@ -42,7 +42,12 @@ def _extra_modules():
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as e:  # a user's own config file: say which one and why, no traceback
+                del sys.modules[name]
+                raise ConfigError(f"config file {path} (from RELCON_CONFIGS) cannot be imported: "
+                                  f"{type(e).__name__}: {e}") from e
         yield sys.modules[name]
 
 

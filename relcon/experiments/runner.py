@@ -59,11 +59,32 @@ def training_state(run_dir: Path, epochs: int) -> str:
     return "finished" if state["epoch_done"] and state["epoch"] + 1 >= epochs else "unfinished"
 
 
+def describe_run(run_dir: Path) -> str:
+    """What a run folder holds, in a few words: its checkpoints, the epochs they reached, other files."""
+    names = sorted(p.name for p in run_dir.iterdir())
+    checkpoints = [n for n in names if n.startswith("checkpoint_") and n.endswith(".pkl")]
+    others = [n for n in names if n not in checkpoints and not n.startswith(".")]
+    text = f"{len(checkpoints)} checkpoint(s) ({', '.join(checkpoints)})" if checkpoints else "no checkpoint"
+    latest = run_dir / "checkpoint_latest.pkl"
+    if latest.exists():
+        try:
+            state = load_checkpoint(latest)
+            text += f", trained up to epoch {state.get('epoch')}" + (
+                f" step {state.get('step')}" if not state.get("epoch_done", True) else "")
+        except CheckpointError:
+            text += ", checkpoint_latest.pkl unreadable"
+    return text + (f"; also {', '.join(others)}" if others else "")
+
+
 def move_run_aside(run_dir: Path) -> Path | None:
     if not run_dir.exists() or not any(run_dir.iterdir()):
         return None
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():  # two --retrain within one second
+        n += 1
+        target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
     run_dir.rename(target)
     return target
 
@@ -114,15 +135,19 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
     for prerequisite in getattr(config, "prerequisites", lambda: [])():
         pre_config = prepare(prerequisite, device=str(config.device))
         pre_dir = out_dir(prerequisite)
+        pre_args = argparse.Namespace(retrain=False, resume_on=args.resume_on, eval_only=False)
         if not (pre_dir / "checkpoint_best.pkl").exists():
             printlog(f"{name} needs {prerequisite}, whose best checkpoint is missing: training {prerequisite} first",
                      log_dir)
-            train(prerequisite, pre_config, argparse.Namespace(retrain=False, resume_on=args.resume_on,
-                                                               eval_only=False), log_dir, depth + 1)
-        else:
-            state = training_state(pre_dir, pre_config.epochs)
-            if state == "unfinished":
-                printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far", log_dir)
+            train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
+        elif training_state(pre_dir, pre_config.epochs) == "unfinished":
+            if args.resume_on and not args.eval_only:
+                # A run killed while its prerequisite trained must end as if never killed: finish it first.
+                printlog(f"{name} needs {prerequisite}, which is unfinished: resuming {prerequisite} first", log_dir)
+                train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
+            else:
+                printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far "
+                         f"(--resume_on finishes it first)", log_dir)
 
     state = training_state(run_dir, config.epochs)
     if args.eval_only:
@@ -131,10 +156,11 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
                            f"(`python run_exp.py --config {name}`)")
         return run_dir
     if args.retrain and state != "none":
+        contents = describe_run(run_dir)
         moved = move_run_aside(run_dir)
         if moved is not None:
-            printlog(f"--retrain: the previous run {run_dir} (checkpoints, logs, results) was moved to {moved}",
-                     None)
+            # Logged in the new run's folder too, so that it records what it replaced.
+            printlog(f"--retrain replaces the previous run {run_dir} ({contents}); it was moved to {moved}", run_dir)
         state = "none"
     if state == "finished":
         printlog(f"{name}: already trained ({run_dir}/checkpoint_best.pkl); pass --retrain to train again", run_dir)
@@ -182,8 +208,20 @@ def main(argv=None) -> int:
     except registry.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (RunError, CheckpointError, FileNotFoundError, FileExistsError, ValueError, NonFiniteLossError) as e:
+    except (RunError, CheckpointError, OSError, ValueError, NonFiniteLossError) as e:
+        # OSError: a full disk, a permission or a missing file; the message names the path.
         if os.environ.get("RELCON_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {user_message(e)}", file=sys.stderr)
         return 1
+
+
+def user_message(error: BaseException) -> str:
+    """The message of ``error``; for one re-raised from a DataLoader worker (whose message embeds
+    the worker's traceback), the original message only."""
+    text = str(error)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]  # "package.module.DataError: <message>"
+    name = type(error).__name__
+    return last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last

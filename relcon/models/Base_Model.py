@@ -10,8 +10,13 @@ Run folder ``relcon/experiments/out/<run>/``:
     checkpoint_best.pkl, checkpoint_latest.pkl, checkpoint_epoch{N}.pkl, log.txt, metrics.csv,
     config.json, tb/ (TensorBoard, optional).
 A checkpoint is a dict: net, optimizer, epoch, step, test_loss (the validation loss, under the
-reference's key), val_loss, best_val_loss, config (the resolved config as plain data), rng
-(every random state that matters), finished, history. Files are written atomically.
+reference's key), val_loss, best_val_loss, config (the resolved config as plain data), inputs
+(fingerprints of what else shapes training), rng (every random state that matters), finished,
+history; step checkpoints add epoch_done=False and train_loss_sum. Files are written atomically.
+
+Resuming is bitwise: the data order is a pure function of (seed, epoch), every per-sample draw
+a pure function of (seed, epoch, index) (``seeded_rng``), and the global torch / numpy / Python
+states (dropout) are restored from the checkpoint; nothing else consumes random numbers.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from tqdm import tqdm
 
 from relcon.data.Base_Dataset import Base_DatasetConfig
 from relcon.nets.Base_Nets import Base_NetConfig
-from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json
+from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json, remove_stale_temporaries
 from relcon.utils.utils import printlog
 
 CHECKPOINT_FORMAT = 1
@@ -147,14 +152,15 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    # A checkpoint loaded with map_location="cuda" holds these on the GPU; the setters want CPU tensors.
+    torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+    np.random.set_state(("MT19937", n["key"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                          n["cached_gaussian"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -274,6 +280,11 @@ class Base_ModelClass:
                 self._writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
         return self._writer or None
 
+    def resume_inputs(self) -> dict:
+        """Inputs outside the config that shape training (e.g. a frozen net's fingerprint), as plain
+        data; resuming refuses when they changed."""
+        return {}
+
     def resolved_config(self) -> dict:
         from relcon.experiments.registry import config_to_dict
 
@@ -289,34 +300,64 @@ class Base_ModelClass:
         state = {name: module.state_dict() for name, module in self.checkpoint_modules().items()}
         state.update({"optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
                       "test_loss": test_loss, "val_loss": test_loss, "epoch": epoch,
-                      "config": self.resolved_config(), "format": CHECKPOINT_FORMAT})
+                      "config": self.resolved_config(), "inputs": self.resume_inputs(),
+                      "format": CHECKPOINT_FORMAT})
         state.update(extra)
         return state
 
     def save(self, state: dict, ckpt: str) -> None:
-        if self.is_main:
-            atomic_torch_save(state, self.checkpoint_path(ckpt))
-
-    def load(self, ckpt="best", return_state_dict: bool = False):
+        """Write a checkpoint atomically. A failed write (full disk, kill) leaves the previous file intact."""
+        if not self.is_main:
+            return
         path = self.checkpoint_path(ckpt)
-        state = load_checkpoint(path, map_location=self.device)
+        try:
+            atomic_torch_save(state, path)
+        except OSError as e:
+            raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror or e}; the previous "
+                                   f"{path.name} (if any) is unchanged") from e
+
+    def _load_modules(self, state: dict, path: Path) -> None:
         for name, module in self.checkpoint_modules().items():
             if name not in state:
                 raise CheckpointError(f"checkpoint {path} has no '{name}' entry (keys: {', '.join(sorted(state))})")
             load_state_dict_strict(module, state[name], f"checkpoint {path} ['{name}']")
+
+    def load(self, ckpt="best", return_state_dict: bool = False):
+        path = self.checkpoint_path(ckpt)
+        state = load_checkpoint(path, map_location=self.device)
+        self._load_modules(state, path)
         self.log(f"Reloaded {self.model_file} checkpoint {path.name} (epoch {state.get('epoch')})")
         return state if return_state_dict else None
 
     # ---- the loop
+    def _nonfinite_advice(self) -> str:
+        latest = self.checkpoint_path("latest")
+        try:
+            state = load_checkpoint(latest)
+            kept = (f"The last good checkpoint is kept: {latest} (epoch {state['epoch']}, "
+                    + ("end of epoch" if state.get("epoch_done", True) else f"step {state['step']}") + ")")
+        except CheckpointError:
+            kept = "No checkpoint was written before"
+        return (f"{kept}. Usual causes: a learning rate too high for this model (start over with --retrain "
+                f"--set lr=<lower>), or a bad data file (values far outside the usual range)")
+
     def _check_finite(self, loss: torch.Tensor, epoch: int, step: int, batch, train: bool) -> None:
         if torch.isfinite(loss).all():
             return
         where = self.batch_description(batch)
         raise NonFiniteLossError(
-            f"{'training' if train else 'validation'} loss is {loss.item()} at epoch {epoch}, step {step} "
-            f"of run {self.run_dir}. The last good checkpoint is kept (checkpoint_latest.pkl). Usual causes: "
-            f"a learning rate too high for this model (lower lr with --set lr=...), or a bad data file"
-            + (f"; this batch: {where}" if where else "") + ".")
+            f"{'training' if train else 'validation'} loss is {loss.item()} at epoch {epoch}, step {step} of run "
+            f"{self.run_dir}" + (f" (this batch's files: {where})" if where else "") + f". {self._nonfinite_advice()}.")
+
+    def _check_finite_weights(self, epoch: int, step: int) -> None:
+        """A finite loss can still give infinite gradients; checking the weights before each save
+        makes sure no checkpoint holds NaN/Inf (the previous one is then the last good one)."""
+        for name, module in self.checkpoint_modules().items():
+            for key, value in module.state_dict().items():
+                if value.is_floating_point() and not torch.isfinite(value).all():
+                    raise NonFiniteLossError(
+                        f"the weights became non-finite ({name}.{key}) after epoch {epoch}, step {step} of run "
+                        f"{self.run_dir}; not saved. {self._nonfinite_advice()}.")
 
     def run_one_epoch(self, dataloader, train: bool, epoch: int = 0, start_step: int = 0,
                       loss_sum: float = 0.0, on_step=None) -> float:
@@ -357,17 +398,27 @@ class Base_ModelClass:
         train_loader = self.setup_dataloader(self.train_data, self.train_labels, train=True)
         val_loader = self.setup_dataloader(self.val_data, self.val_labels, train=False)
 
+        if self.is_main:
+            # Temporaries of writes interrupted by a kill (never read: the targets stayed intact).
+            stale = remove_stale_temporaries(self.run_dir)
+            if stale:
+                self.log(f"removed {len(stale)} temporary file(s) of interrupted writes: "
+                         f"{', '.join(p.name for p in stale)}")
         start_epoch, start_step, loss_sum = 0, 0, 0.0
         best_val, history = math.inf, []
         latest = self.checkpoint_path("latest")
         if self.resume_on and latest.exists():
-            state = load_checkpoint(latest, map_location=self.device)
+            try:
+                state = load_checkpoint(latest, map_location=self.device)
+            except CheckpointError as e:
+                raise CheckpointError(f"{e}. --retrain moves this run aside and starts over.") from None
             diffs = resume_differences(state.get("config", {}), self.resolved_config())
+            if "inputs" in state:
+                diffs += resume_differences(state["inputs"], self.resume_inputs())
             if diffs:
                 raise CheckpointError(f"cannot resume {latest}: these settings differ from the checkpoint's: "
                                       f"{'; '.join(diffs)}. Use the same settings, or --retrain to start over.")
-            for name, module in self.checkpoint_modules().items():
-                load_state_dict_strict(module, state[name], f"checkpoint {latest} ['{name}']")
+            self._load_modules(state, latest)
             self.optimizer.load_state_dict(state["optimizer"])
             best_val = state.get("best_val_loss", state.get("test_loss", math.inf))
             history = list(state.get("history", []))
@@ -385,9 +436,14 @@ class Base_ModelClass:
         if self.is_main:
             atomic_write_json(self.run_dir / "config.json", self.resolved_config())
 
+        # Counted from the dataset: after a mid-epoch resume the loader's length is only what is left.
+        steps_per_epoch = math.ceil(len(train_loader.dataset) / train_loader.batch_size)
+
         def save_step(epoch):
             def on_step(step, running_sum):
-                if self.save_stepfreq and step % self.save_stepfreq == 0 and step < len(train_loader):
+                # Also at the epoch's last step, so that a kill during validation does not redo training.
+                if self.save_stepfreq and (step % self.save_stepfreq == 0 or step == steps_per_epoch):
+                    self._check_finite_weights(epoch, step)
                     self.save(self.create_state_dict(epoch, None, step=step, epoch_done=False,
                                                      train_loss_sum=running_sum, best_val_loss=best_val,
                                                      history=history, rng=rng_state(), finished=False), "latest")
@@ -402,6 +458,7 @@ class Base_ModelClass:
             best_val = val_loss if improved else best_val
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                             "best_val_loss": best_val, "seconds": round(time.time() - t0, 3)})
+            self._check_finite_weights(epoch, steps_per_epoch)
             state = self.create_state_dict(epoch, val_loss, step=0, epoch_done=True, best_val_loss=best_val,
                                            history=history, finished=epoch + 1 >= self.epochs)
             if epoch % self.save_epochfreq == 0:

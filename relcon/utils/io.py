@@ -41,6 +41,19 @@ def _default_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Delete the temporaries that killed writers left in ``folder`` (not below it); returns them.
+
+    Only call this when no other process writes into ``folder``.
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    for p in stale:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     """Context manager yielding a file object; on clean exit the file replaces ``path``."""
@@ -55,9 +68,12 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:
+            # A full disk raises from write/fsync without naming the file: name the target.
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
 
 

@@ -19,6 +19,7 @@ interrupted run never leaves a partial dataset; an existing dataset is only repl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -83,6 +84,10 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
                     bar.update(1)
                 subject += 1
         bar.close()
+        # One flush of everything written instead of an fsync per file (thousands of them): the
+        # rename below must never publish a tree whose files are not on disk yet.
+        if hasattr(os, "sync"):
+            os.sync()
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -46,6 +46,11 @@ def reconstruction_error(net, anchor: torch.Tensor, candidate: torch.Tensor) -> 
 class Model(Base_ModelClass):
     def setup_dataloader(self, X, y, train: bool):
         dataset = AugmentedSegmentDataset(SegmentIndex.scan(X), seed=self.seed, train=train)
+        # Checked here rather than failing in an augmentation or as an index error mid-epoch.
+        dataset.check_channels(3, "the MotifDist augmentations (rotation of 3-axis accelerometry)", exact=True)
+        dims = list(self.config.query_dims) + list(self.config.key_dims)
+        dataset.check_channels(max(dims) + 1, f"MotifDist (query_dims={self.config.query_dims}, "
+                                              f"key_dims={self.config.key_dims})")
         return make_loader(dataset, self.batch_size, train, self.seed, self.num_workers,
                            pin_memory=self.device.type == "cuda")
 

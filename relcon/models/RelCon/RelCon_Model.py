@@ -7,6 +7,8 @@ but some are more positive than others").
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -228,9 +230,29 @@ class Model(Base_ModelClass):
                  f"attention in eval: {getattr(net, 'attention', '?')})")
         return net
 
+    def resume_inputs(self) -> dict:
+        # The frozen distance ranks the candidates: resuming on another one would mix two targets.
+        if not hasattr(self, "_motifdist_sha256"):
+            digest = hashlib.sha256()
+            for key, value in sorted(self.motifdist_net.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+            self._motifdist_sha256 = digest.hexdigest()
+        return {"motifdist_sha256": self._motifdist_sha256}
+
     def setup_dataloader(self, X, y, train: bool):
         dataset = WithinUserCandidateDataset(SegmentIndex.scan(X), self.config.withinuser_cands,
                                              seed=self.seed, train=train)
+        # Checked here rather than failing as an index error in the middle of an epoch.
+        if self.motifdist_config is not None:
+            dims = list(self.motifdist_config.query_dims) + list(self.motifdist_config.key_dims)
+            dataset.check_channels(max(dims) + 1, f"the distance {self.config.motifdist_expconfig_key} "
+                                                  f"(query_dims + key_dims = {dims})")
+        if not isinstance(self.encoder_dims, slice):
+            dataset.check_channels(max(self.encoder_dims) + 1, f"the encoder (encoder_dims={self.encoder_dims})")
+        elif hasattr(self.net, "in_channels"):
+            dataset.check_channels(self.net.in_channels, f"the encoder (in_channels={self.net.in_channels})",
+                                   exact=True)
         if dataset.left_out_folders:
             self.log(f"{X}: left out {dataset.left_out_folders} folder(s) ({dataset.left_out_segments} segments) "
                      f"with fewer than withinuser_cands + 1 = {self.config.withinuser_cands + 1} segments")
