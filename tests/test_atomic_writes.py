@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_tree
+from relcon_testutils import write_tree
 from relcon.utils.io import (atomic_save_npy, atomic_torch_save, atomic_write_json, remove_stale_temporaries)
 from reliability_helpers import load, run_main, write_kill_configs
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, write_tree
+from relcon_testutils import REPO, write_tree
 from reliability_helpers import TREE, load, run_main, subprocess_env, write_kill_configs
 
 MD = ["--config", "kill_motifdist", "--device", "cpu"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, write_tree
+from relcon_testutils import REPO, write_tree
 from reliability_helpers import (EPOCHS, TRAIN_STEPS, TREE, VAL_STEPS, load, progress_key, run_differences,
                                  run_main, subprocess_env, write_kill_configs)
 
