@@ -48,7 +48,7 @@ def trained(tmp_path_factory):
     cwd.mkdir()
     r = python([str(REPO / "run_exp.py"), "--config", "tiny_relcon", "--device", "cpu"], env, cwd)
     assert r.returncode == 0, r.stderr
-    return {"tmp": tmp, "env": env, "cwd": cwd, "run": tmp / "out" / "tiny_relcon"}
+    return {"tmp": tmp, "env": env, "cwd": cwd, "run": tmp / "out" / "tiny_relcon", "output": r.stdout + r.stderr}
 
 
 @pytest.fixture
@@ -357,6 +357,7 @@ def test_report_on_a_trained_run(trained, capsys):
 
     from relcon.report import main as report_main
 
+    assert f"python -m relcon.report {trained['run']}" in trained["output"]  # run_exp.py says how
     assert report_main([str(trained["run"])]) == 0
     out = trained["run"] / "report"
     names = {"losses.png", "summary.png", "folds_har_linear_probe.png", "confusion_har_linear_probe.png"}
