@@ -202,12 +202,19 @@ def plot_summary(new_figure, records: list[dict], path: Path) -> Path:
         means = [r["mean"][metric] for r in rows]
         ax.barh(y, means, xerr=[r["std"].get(metric, 0.0) for r in rows], color="tab:blue", alpha=0.8, capsize=4)
         for yi, r, mean in zip(y, rows, means):
-            ax.text(mean, yi, f"  {mean:.3f} ± {r['std'].get(metric, 0.0):.3f}", va="center", fontsize=8)
+            std = r["std"].get(metric, 0.0)
+            ax.text(mean + std, yi, f"  {mean:.3f} ± {std:.3f}", va="center", fontsize=8)
         ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
         ax.set_xlabel(f"{PRETTY.get(metric, metric)} (mean ± std over folds)")
         ax.set_title(f"{task}: {PRETTY.get(metric, metric)}", fontsize=10)
         if task == "classification":
             ax.set_xlim(min(0.0, min(means) - 0.05), 1.15)
+        else:  # room for the labels right of the error bars
+            stds = [r["std"].get(metric, 0.0) for r in rows]
+            lo = min(0.0, min(m - s for m, s in zip(means, stds)))
+            hi = max(0.0, max(m + s for m, s in zip(means, stds)))
+            span = (hi - lo) or 1.0
+            ax.set_xlim(lo - 0.02 * span, hi + 0.35 * span)
         ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
@@ -220,17 +227,16 @@ def plot_folds(new_figure, record: dict, path: Path) -> Path:
     for ax, metric in zip(axes, names):
         values = [f.get(metric, np.nan) for f in folds]
         x = np.arange(len(folds))
-        ax.bar(x, values, color="tab:gray", alpha=0.7, label="fold")
+        ax.bar(x, values, color="tab:gray", alpha=0.7)
         mean, std = record["mean"][metric], record["std"].get(metric, 0.0)
-        ax.axhline(mean, color="tab:red", label=f"mean {mean:.3f}")
-        ax.axhspan(mean - std, mean + std, color="tab:red", alpha=0.15, label=f"± std {std:.3f}")
+        ax.axhline(mean, color="tab:red")
+        ax.axhspan(mean - std, mean + std, color="tab:red", alpha=0.15)
         ax.set_xticks(x, [f"cv{k}" for k in x], fontsize=8)
-        ax.set_title(PRETTY.get(metric, metric), fontsize=10)
+        ax.set_title(f"{PRETTY.get(metric, metric)}: {mean:.3f} ± {std:.3f}", fontsize=10)
         if record.get("task") == "classification" and metric != "kappa":
             ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"{record['label']}: per fold ({len(folds)} folds)", fontsize=11)
+    fig.suptitle(f"{record['label']}: bars per fold ({len(folds)} folds), red line and band mean ± std", fontsize=11)
     return _save(fig, path)
 
 

@@ -35,6 +35,10 @@ from fractions import Fraction
 
 import numpy as np
 
+# An exported (traced) ResNet1D calls the same padding="same" convolutions as the eager one; its
+# warning about even kernels is noise here too (see relcon/nets/ResNet1D/ResNet1D_Net.py).
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
+
 FS = 100  # Hz: the rate the encoder was pre-trained at
 WINDOW = 256  # samples at FS: one 2.56 s window
 WINDOW_S = WINDOW / FS
