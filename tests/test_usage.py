@@ -314,6 +314,7 @@ def test_eval_only_on_a_reference_format_checkpoint(trained):
 
 
 # ----------------------------------------------------------------------------- export
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("fmt, suffix", [("torchscript", ".pt"), ("export", ".pt2")])
 def test_export_equals_eager(trained, tmp_path, capsys, fmt, suffix):
     from relcon.export import main as export_main
