@@ -41,8 +41,8 @@ def checkpoint_file(run_dir: Path, ckpt="best") -> Path:
 def _listing(folder: Path, limit: int = 20) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
     if not names:
-        return "the folder is empty"
-    return "present: " + ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+        return "nothing (the folder is empty)"
+    return ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _is_registry_name(text: str) -> bool:
@@ -73,8 +73,8 @@ def locate_checkpoint(config_name_or_run_dir, ckpt="best") -> Path:
     run_dir = run_folder(config_name_or_run_dir)
     path = checkpoint_file(run_dir, ckpt)
     if not path.exists():
-        raise CheckpointError(f"run folder {run_dir} has no {path.name} ({_listing(run_dir)}); give ckpt='best', "
-                              f"'latest' or an epoch whose checkpoint exists, or train the run first")
+        raise CheckpointError(f"checkpoint {path} does not exist; present in {run_dir}: {_listing(run_dir)}. Give "
+                              f"ckpt='best', 'latest' or an epoch whose checkpoint exists, or train the run first")
     return path
 
 

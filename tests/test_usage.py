@@ -208,14 +208,14 @@ def test_run_folder_without_checkpoint_lists_what_exists(tmp_path, capsys):
     run.mkdir()
     (run / "log.txt").write_text("")
     (run / "metrics.csv").write_text("epoch,train_loss,val_loss\n")
-    with pytest.raises(CheckpointError, match=r"no checkpoint_best.pkl \(present: log.txt, metrics.csv\)"):
+    with pytest.raises(CheckpointError, match=r"checkpoint_best.pkl does not exist; present in .*myrun: log.txt, metrics.csv\."):
         load_encoder(run)
-    with pytest.raises(CheckpointError, match=r"no checkpoint_epoch3.pkl"):
+    with pytest.raises(CheckpointError, match=r"checkpoint_epoch3.pkl does not exist"):
         load_encoder(run, ckpt=3)
     write_csv(tmp_path / "ok.csv", recording(600))
     assert embed_main(["--run-dir", str(run), "--input", str(tmp_path / "ok.csv"), "--output",
                        str(tmp_path / "e.npy")]) == 1
-    assert "present: log.txt, metrics.csv" in capsys.readouterr().err
+    assert "myrun: log.txt, metrics.csv." in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- reference checkpoints
@@ -346,7 +346,8 @@ def test_export_errors(tmp_path, small_encoder, capsys):
     with pytest.raises(ValueError, match=r"\*.pt2"):
         export_encoder(small_encoder, tmp_path / "e.pt", format="export")
     assert export_main(["--run-dir", str(tmp_path), "--output", str(tmp_path / "e.pt")]) == 1
-    assert "no checkpoint_best.pkl (the folder is empty)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "checkpoint_best.pkl does not exist; present in" in err and "nothing (the folder is empty)" in err
     assert not (tmp_path / "e.pt").exists()
 
 
