@@ -48,7 +48,8 @@ def _figure_class():
         from matplotlib.figure import Figure
     except ImportError as e:
         raise MissingMatplotlib(f"python -m relcon.report draws with matplotlib, an optional extra that is not "
-                                f"installed ({e}); install it with `{INSTALL_HINT}` (or `pip install matplotlib`)") from None
+                                f"installed ({e}); install it with `{INSTALL_HINT}` (or `pip install matplotlib`)"
+                                ) from None
 
     def new_figure(width: float, height: float):
         fig = Figure(figsize=(width, height), dpi=110, layout="constrained")

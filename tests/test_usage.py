@@ -4,7 +4,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ except ImportError:
     from conftest import REPO, load_fixture, run_env, write_tree
 from tinyconfigs import write_tiny_configs
 
-from relcon.api import load_encoder, load_encoder_checkpoint, load_net_checkpoint
+from relcon.api import load_encoder, load_net_checkpoint
 from relcon.embed import embed
 from relcon.embed.cli import main as embed_main
 from relcon.embed.cli import read_csv
@@ -208,7 +207,8 @@ def test_run_folder_without_checkpoint_lists_what_exists(tmp_path, capsys):
     run.mkdir()
     (run / "log.txt").write_text("")
     (run / "metrics.csv").write_text("epoch,train_loss,val_loss\n")
-    with pytest.raises(CheckpointError, match=r"checkpoint_best.pkl does not exist; present in .*myrun: log.txt, metrics.csv\."):
+    with pytest.raises(CheckpointError,
+                       match=r"checkpoint_best.pkl does not exist; present in .*myrun: log.txt, metrics.csv\."):
         load_encoder(run)
     with pytest.raises(CheckpointError, match=r"checkpoint_epoch3.pkl does not exist"):
         load_encoder(run, ckpt=3)
