@@ -203,6 +203,8 @@ def main(argv=None) -> int:
             from relcon.eval.runner import run_evaluations
 
             run_evaluations(args.config, config, args)
+            printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
+                     f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)
         printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
         return 0
     except registry.ConfigError as e:
