@@ -18,7 +18,8 @@ setup(
         "requests>=2.28",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        # matplotlib so that the report's figures are tested too
+        "test": ["pytest>=7", "matplotlib>=3.6"],
         "plots": ["matplotlib>=3.6"],
         "tensorboard": ["tensorboard>=2.10"],
     },

@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 
@@ -61,10 +62,12 @@ def test_relcon_trains_missing_distance_first(setup):
     # the evaluation created its synthetic data, ran both folds and printed the table
     assert "| har/linear_probe | 2 |" in out
     assert (tmp_path / "out" / "tiny_relcon" / "results.md").exists()
-    # --eval_only reuses the fitted probe and never trains
+    # --eval_only reuses the fitted probe and never trains, not even a missing distance
+    shutil.rmtree(tmp_path / "out" / "tiny_motifdist")
     r = run(["--config", "tiny_relcon", "--device", "cpu", "--eval_only"], env, cwd)
     assert r.returncode == 0, r.stderr
     assert "reusing the fitted model" in r.stdout + r.stderr and "Begin training" not in r.stdout + r.stderr
+    assert not (tmp_path / "out" / "tiny_motifdist").exists()
 
 
 def test_cli_errors(setup, monkeypatch, capsys):

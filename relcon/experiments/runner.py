@@ -132,6 +132,12 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
         return train(source, source_config, argparse.Namespace(retrain=False, resume_on=args.resume_on,
                                                                eval_only=False), out_dir(source), depth + 1)
     run_dir = out_dir(name)
+    if args.eval_only:
+        # Evaluation needs only this run's encoder: no training here, and none of prerequisites.
+        if not any(run_dir.glob("checkpoint_*.pkl")):
+            raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
+                           f"(`python run_exp.py --config {name}`)")
+        return run_dir
     for prerequisite in getattr(config, "prerequisites", lambda: [])():
         pre_config = prepare(prerequisite, device=str(config.device))
         pre_dir = out_dir(prerequisite)
@@ -141,7 +147,7 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
                      log_dir)
             train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
         elif training_state(pre_dir, pre_config.epochs) == "unfinished":
-            if args.resume_on and not args.eval_only:
+            if args.resume_on:
                 # A run killed while its prerequisite trained must end as if never killed: finish it first.
                 printlog(f"{name} needs {prerequisite}, which is unfinished: resuming {prerequisite} first", log_dir)
                 train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
@@ -150,11 +156,6 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
                          f"(--resume_on finishes it first)", log_dir)
 
     state = training_state(run_dir, config.epochs)
-    if args.eval_only:
-        if not (run_dir / "checkpoint_best.pkl").exists() and state == "none":
-            raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
-                           f"(`python run_exp.py --config {name}`)")
-        return run_dir
     if args.retrain and state != "none":
         contents = describe_run(run_dir)
         moved = move_run_aside(run_dir)
