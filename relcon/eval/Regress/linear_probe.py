@@ -7,8 +7,11 @@ train + val. Predictions are mapped back to the targets' units.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from scipy.linalg import LinAlgWarning
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
@@ -27,10 +30,13 @@ class Model(Base_EvalClass):
         z_train, z_val = scaler.transform(f_train), scaler.transform(f_val)
         targets = TargetScaler.fit(train.y)
         t_train, t_val = targets.transform(train.y), targets.transform(val.y)  # (N, M)
-        val_mse = np.stack([((Ridge(alpha=a).fit(z_train, t_train).predict(z_val).reshape(t_val.shape) - t_val) ** 2)
-                            .mean(axis=0) for a in ALPHAS])  # (alphas, M)
-        alpha = ALPHAS[np.argmin(val_mse, axis=0)]  # (M,): the first of equal errors
-        ridge = Ridge(alpha=alpha).fit(np.concatenate([z_train, z_val]), np.concatenate([t_train, t_val]))
+        with warnings.catch_warnings():
+            # The smallest penalties can be ill-conditioned on correlated features; validation judges them.
+            warnings.simplefilter("ignore", LinAlgWarning)
+            val_mse = np.stack([((Ridge(alpha=a).fit(z_train, t_train).predict(z_val).reshape(t_val.shape) - t_val)
+                                 ** 2).mean(axis=0) for a in ALPHAS])  # (alphas, M)
+            alpha = ALPHAS[np.argmin(val_mse, axis=0)]  # (M,): the first of equal errors
+            ridge = Ridge(alpha=alpha).fit(np.concatenate([z_train, z_val]), np.concatenate([t_train, t_val]))
         self.scaler, self.targets = scaler, targets
         self.coef, self.intercept = ridge.coef_.reshape(targets.n_targets, -1), np.ravel(ridge.intercept_)
         self.selection = {"alpha": alpha.tolist(), "val_mse": {f"{a:g}": row.tolist() for a, row in zip(ALPHAS, val_mse)}}
