@@ -226,7 +226,10 @@ def test_seven_reference_evaluations_on_small_generated_folders(tmp_path, monkey
     """The 25_3_8_relcon evaluation configs (data layout, fold counts, models) end to end."""
     from relcon.eval.runner import run_evaluations
 
-    reference = registry.get_config("25_3_8_relcon").eval_configs
+    evaluations = registry.get_config("25_3_8_relcon").eval_configs
+    reference = evaluations[:7]  # ours (gait regression) follow
+    assert [(e.name, e.model_folder, e.model_file, e.cv_splits) for e in evaluations[7:]] == [
+        ("pamap2_gait", "Regress", "linear_probe", 8), ("pamap2_gait", "Regress", "MLP_probe", 8)]
     assert [(e.name, e.model_file, e.cv_splits) for e in reference] == [
         ("hhar", "linear_probe", 5), ("motionsense", "linear_probe", 5), ("pamap2", "linear_probe", 5),
         ("priorpt_pamap2", "MLP_probe", 8), ("priorpt_pamap2", "MLP_finetune", 8),
@@ -250,3 +253,131 @@ def test_seven_reference_evaluations_on_small_generated_folders(tmp_path, monkey
     records = run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
     assert [r["status"] for r in records] == ["done"] * 7
     assert [len(r["folds"]) for r in records] == [5, 5, 5, 8, 8, 4, 4]
+
+
+# ----------------------------------------------------------------------------- regression
+def regression_data(n, T=128, seed=0, n_targets=0):
+    """Sinusoids of 1-4 Hz and amplitude 0.5-1.5; the target is the amplitude x 10 (random conv
+    features see it almost linearly), and for ``n_targets`` = 2 also the rate per minute."""
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(1.0, 4.0, n)
+    amp = rng.uniform(0.5, 1.5, n)
+    t = np.arange(T) / 50.0
+    X = amp[:, None, None] * np.sin(2 * np.pi * f[:, None, None] * t + rng.uniform(0, 6.3, (n, 3, 1)))
+    X = (X + 0.05 * rng.standard_normal(X.shape)).astype(np.float32)
+    y = 10.0 * amp if n_targets == 0 else np.column_stack([10.0 * amp, 60.0 * f])
+    return X, y
+
+
+def write_regression_folds(folder, n_folds=2, n_targets=0, sizes=(40, 16, 16)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n_folds):
+        for i, (mode, n) in enumerate(zip(("train", "val", "test"), sizes)):
+            X, y = regression_data(n, seed=10 * k + i, n_targets=n_targets)
+            np.save(folder / f"cv{k}_{mode}_X.npy", X)
+            np.save(folder / f"cv{k}_{mode}_y.npy", y)
+    return folder
+
+
+def make_regression_eval(model_file, folder, **kw):
+    kw.setdefault("evalnetparams", {"embed_dim": 16, "mlp_dim": 16})
+    return Base_EvalConfig(model_folder="Regress", model_file=model_file, name="g",
+                           data_config=SupervisedDataConfig(data_folder=str(folder)), cv_splits=2,
+                           epochs=kw.pop("epochs", 3), batch_size=8, **kw)
+
+
+def test_regression_metrics_equal_scipy_and_sklearn():
+    from scipy import stats
+
+    from relcon.eval.metrics import regression_metrics
+
+    y_true = np.array([100.0, 110.0, 95.0, 120.0, 130.0, 90.0])
+    y_pred = np.array([102.0, 105.0, 99.0, 118.0, 121.0, 97.0])
+    m = regression_metrics(y_true, y_pred)
+    assert set(m) == {"mae", "rmse", "pearson_r", "r2"}
+    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y_true, y_pred))
+    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
+    assert m["pearson_r"] == pytest.approx(stats.pearsonr(y_true, y_pred)[0])
+    assert m["r2"] == pytest.approx(skm.r2_score(y_true, y_pred))
+    assert m["mae"] == pytest.approx(29 / 6)
+    two = regression_metrics(np.column_stack([y_true, y_true / 10]), np.column_stack([y_pred, y_true / 10 + 1]))
+    assert two["mae[0]"] == pytest.approx(m["mae"]) and two["mae[1]"] == pytest.approx(1.0)
+    assert two["r2[1]"] == pytest.approx(skm.r2_score(y_true / 10, y_true / 10 + 1))
+    assert two["pearson_r[1]"] == pytest.approx(1.0)
+    assert two["rmse"] == pytest.approx((m["rmse"] + 1.0) / 2)
+    assert np.isnan(regression_metrics(y_true, np.full(6, 100.0))["pearson_r"])  # constant predictions
+    with pytest.raises(ValueError, match="same shape"):
+        regression_metrics(y_true, y_pred[:5])
+
+
+@pytest.mark.parametrize("model_file,n_targets", [
+    ("linear_probe", 0), ("linear_probe", 2), ("MLP_probe", 0), ("MLP_probe", 2), ("MLP_finetune", 2),
+    ("scratch", 0)])
+def test_each_regression_model_fits_predicts_and_reloads(tmp_path, model_file, n_targets):
+    folder = write_regression_folds(tmp_path / "data", n_folds=1, n_targets=n_targets)
+    ev = make_regression_eval(model_file, folder, epochs=4)
+    data = load_fold(folder, 0, in_channels=3, task="regression")
+    cls = model_module(ev).Model
+    assert cls.task == "regression"
+    model = cls(ev, encoder(), tmp_path / "run", "cpu", {"init": "test"})
+    model.fit(data["train"], data["val"])
+    pred = model.predict(data["test"].X)
+    y = data["test"].y
+    assert pred.shape == y.shape and np.isfinite(pred).all()
+    # Mapped back to the targets' units: on the scale of the targets, not of standardised values.
+    assert abs(pred.mean(0) - y.mean(0)).max() < y.std(0).max()
+    if cls.frozen_encoder:  # fine-tuning for 4 epochs on 40 windows is only checked for running
+        first = pred if pred.ndim == 1 else pred[:, 0]
+        assert np.corrcoef(first, y if y.ndim == 1 else y[:, 0])[0, 1] > 0.5
+    again = cls(ev, encoder(), tmp_path / "run", "cpu", {"init": "test"})
+    assert again.is_fitted()
+    again.load()
+    np.testing.assert_allclose(again.predict(data["test"].X), pred, rtol=1e-5, atol=1e-6)
+
+
+def test_ridge_alpha_chosen_on_validation(tmp_path):
+    folder = write_regression_folds(tmp_path / "data", n_folds=1)
+    ev = make_regression_eval("linear_probe", folder)
+    data = load_fold(folder, 0, task="regression")
+    model = model_module(ev).Model(ev, encoder(), tmp_path / "run", "cpu", {})
+    model.fit(data["train"], data["val"])
+    mse = np.array([v[0] for v in model.selection["val_mse"].values()])
+    assert model.selection["alpha"] == [float(list(model.selection["val_mse"])[int(np.argmin(mse))])]
+
+
+def test_regression_targets_non_finite(tmp_path):
+    folder = write_regression_folds(tmp_path / "data", n_folds=1)
+    y = np.load(folder / "cv0_train_y.npy")
+    y[[1, 4]] = [np.nan, np.inf]
+    np.save(folder / "cv0_train_y.npy", y)
+    split = load_fold(folder, 0, task="regression")["train"]
+    assert split.dropped == 2 and len(split.y) == len(split.X) == 38 and np.isfinite(split.y).all()
+    np.save(folder / "cv0_val_y.npy", np.full(16, np.nan))
+    with pytest.raises(ValueError, match=r"cv0_val_y.npy: all 16 targets of the val split of fold 0 are non-finite"):
+        load_fold(folder, 0, task="regression")
+    np.save(folder / "cv0_val_y.npy", np.zeros((16, 0)))
+    with pytest.raises(ValueError, match=r"expected numbers \(N,\) or \(N, M\)"):
+        load_fold(folder, 0, task="regression")
+
+
+def test_regression_results_table_below_classification(tmp_path, monkeypatch):
+    from relcon.eval.runner import run_evaluations
+
+    har = write_folds(tmp_path / "har", n_folds=2)
+    gait = write_regression_folds(tmp_path / "gait", n_folds=2)
+    y = np.load(gait / "cv1_test_y.npy")
+    y[0] = np.nan
+    np.save(gait / "cv1_test_y.npy", y)
+    config = _tiny_pretrained_run(tmp_path, monkeypatch, [make_eval("linear_probe", har),
+                                                          make_regression_eval("linear_probe", gait)])
+    records = run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
+    assert [r["task"] for r in records] == ["classification", "regression"]
+    assert records[1]["folds"][1]["n_test"] == 15
+    assert {"mae", "rmse", "pearson_r", "r2"} <= set(records[1]["mean"])
+    run = tmp_path / "out" / "tiny"
+    table = (run / "results.md").read_text()
+    assert table.index("macro-F1") < table.index("| evaluation | folds | MAE | RMSE | Pearson r | R² |")
+    assert "g/linear_probe" in table.split("MAE")[1]
+    assert "1 of 16 test windows have non-finite targets and were dropped" in (run / "log.txt").read_text()
+    header = (run / "results.csv").read_text().splitlines()[0].split(",")
+    assert {"mae", "pearson_r", "macro_f1"} <= set(header)

@@ -67,6 +67,8 @@ class Split:
     X: np.ndarray  # (N, C, T) float32
     y: np.ndarray  # (N,) or (N, M)
     path: str  # the X file, for messages
+    y_path: str = ""
+    dropped: int = 0  # regression: windows whose targets were not finite
 
 
 def data_hint(folder: Path) -> str:
@@ -115,6 +117,9 @@ def load_split(folder, fold: int, mode: str, in_channels: int | None = None, tas
         raise ValueError(f"{y_path}: {len(y)} labels for {len(X)} windows in {x_path.name}; expected equal counts")
     if not np.isfinite(X).all():
         raise ValueError(f"{x_path}: {int((~np.isfinite(X)).sum())} non-finite values; expected finite numbers")
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task={task!r}: expected 'classification' or 'regression'")
+    dropped = 0
     if task == "classification":
         if y.ndim != 1 or y.dtype.kind not in "fiu" or (y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)):
             raise ValueError(f"{y_path}: {y.dtype} labels of shape {y.shape} found; expected integer class ids (N,)")
@@ -126,10 +131,17 @@ def load_split(folder, fold: int, mode: str, in_channels: int | None = None, tas
                              f"[0, {upper if upper is not None else 'class_num'})"
                              + (" (class_num comes from evalnetparams)" if upper is not None else ""))
     else:
-        if y.dtype.kind not in "fiu" or y.ndim not in (1, 2):
+        if y.dtype.kind not in "fiu" or y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
             raise ValueError(f"{y_path}: {y.dtype} targets of shape {y.shape} found; expected numbers (N,) or (N, M)")
         y = y.astype(np.float64)
-    return Split(X.astype(np.float32, copy=False), y, str(x_path))
+        finite = np.isfinite(y).reshape(len(y), -1).all(axis=1)
+        dropped = int((~finite).sum())
+        if dropped == len(y):
+            raise ValueError(f"{y_path}: all {len(y)} targets of the {mode} split of fold {fold} are non-finite; "
+                             f"expected finite numbers")
+        if dropped:
+            X, y = X[finite], y[finite]
+    return Split(X.astype(np.float32, copy=False), y, str(x_path), str(y_path), dropped)
 
 
 def load_fold(folder, fold: int, **kwargs) -> dict:

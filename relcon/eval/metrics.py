@@ -5,6 +5,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("macro_f1", "kappa", "balanced_accuracy", "accuracy")
+REGRESSION_METRICS = ("mae", "rmse", "pearson_r", "r2")
 
 
 def classification_metrics(y_true, y_pred) -> dict:
@@ -16,6 +17,46 @@ def classification_metrics(y_true, y_pred) -> dict:
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
     }
+
+
+def _pearson_r(t: np.ndarray, p: np.ndarray) -> float:
+    """Pearson correlation; NaN when undefined (fewer than 2 values or a constant side)."""
+    if len(t) < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    dt, dp = t - t.mean(), p - p.mean()
+    return float(np.dot(dt, dp) / np.sqrt(np.dot(dt, dt) * np.dot(dp, dp)))
+
+
+def _r2(t: np.ndarray, p: np.ndarray) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot; NaN when the targets are constant."""
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    return float("nan") if ss_tot == 0 else 1.0 - float(((t - p) ** 2).sum()) / ss_tot
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """MAE, RMSE, Pearson r and R² per target, in the targets' units.
+
+    ``y_true``/``y_pred`` of shape (N,) give ``mae``, ``rmse``, ``pearson_r``, ``r2``; of shape
+    (N, M) they give ``mae[m]`` ... per target m and the plain names as the mean over targets.
+    Undefined values (a constant side for r, constant targets for R²) are NaN.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape or y_true.ndim not in (1, 2) or len(y_true) == 0:
+        raise ValueError(f"regression metrics: targets {y_true.shape} and predictions {y_pred.shape}; expected the "
+                         f"same shape (N,) or (N, M) with N > 0")
+    t2, p2 = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)  # (N, M)
+    per = {name: [] for name in REGRESSION_METRICS}
+    for t, p in zip(t2.T, p2.T):
+        err = p - t
+        per["mae"].append(float(np.abs(err).mean()))
+        per["rmse"].append(float(np.sqrt((err ** 2).mean())))
+        per["pearson_r"].append(_pearson_r(t, p))
+        per["r2"].append(_r2(t, p))
+    if y_true.ndim == 1:
+        return {name: values[0] for name, values in per.items()}
+    out = {f"{name}[{m}]": v for name, values in per.items() for m, v in enumerate(values)}
+    out.update({name: float(np.mean(values)) for name, values in per.items()})
+    return out
 
 
 def aggregate(folds: list[dict]) -> tuple[dict, dict]:

@@ -23,20 +23,26 @@ import torch
 
 from relcon.data.generators import ensure_data
 from relcon.eval.Base_Eval import data_hint, load_fold, state_fingerprint
-from relcon.eval.metrics import CLASSIFICATION_METRICS, aggregate, classification_metrics
+from relcon.eval.metrics import (CLASSIFICATION_METRICS, REGRESSION_METRICS, aggregate, classification_metrics,
+                                 regression_metrics)
 from relcon.utils.io import atomic_save_npy, atomic_write, atomic_write_json, atomic_write_text
 from relcon.utils.paths import out_dir
 from relcon.utils.utils import printlog
 
 METRIC_FUNCTIONS = {"classification": classification_metrics}
 METRIC_NAMES = {"classification": CLASSIFICATION_METRICS}
-PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc."}
+PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc.",
+          "mae": "MAE", "rmse": "RMSE", "pearson_r": "Pearson r", "r2": "R²"}
 
 
 def register_task(task: str, metric_fn, names) -> None:
     """Add a task type (e.g. regression) with its per-fold metric function and metric names."""
     METRIC_FUNCTIONS[task] = metric_fn
     METRIC_NAMES[task] = tuple(names)
+
+
+# Regression (relcon/eval/Regress/): with M targets the table shows the means over targets.
+register_task("regression", regression_metrics, REGRESSION_METRICS)
 
 
 def _pretrained_encoder(name: str, ckpt, device):
@@ -83,6 +89,10 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
     for k in range(ev.cv_splits):
         data = load_fold(folder, k, in_channels=in_channels, task=model_cls.task,
                          class_num=class_num if not getattr(model_cls, "frozen_encoder", True) else None)
+        for mode, split in data.items():
+            if split.dropped:
+                printlog(f"warning: {ev.label} fold {k}: {split.dropped} of {split.dropped + len(split.y)} {mode} "
+                         f"windows have non-finite targets and were dropped ({split.y_path})", log_dir)
         if model_cls.task == "classification":
             missing = sorted(set(np.unique(data["test"].y)) - set(np.unique(data["train"].y)))
             if missing:

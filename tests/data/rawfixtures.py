@@ -97,15 +97,21 @@ PAMAP2_PROTOCOL_LABELS = [0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 17, 24, 0]
 PAMAP2_OPTIONAL_LABELS = [0, 9, 10, 11, 18, 19, 20]
 
 
-def _pamap2_text(rng, n: int, label: np.ndarray) -> str:
-    hand = rng.normal(0, 14, size=(n, 3))  # m/s², past ±3 g = 29.4 now and then
-    hand[rng.random(n) < 0.02] *= 3
-    ankle = rng.normal(0, 9, size=(n, 3))
+def _pamap2_text(rng, n: int, label: np.ndarray, hand=None, ankle=None, hand_gap=None, ankle_gap=None) -> str:
+    """One ``.dat`` file; hand/ankle accelerometers (n, 3) in m/s² and their drop-out masks (n,)
+    are random unless given."""
+    if hand is None:
+        hand = rng.normal(0, 14, size=(n, 3))  # m/s², past ±3 g = 29.4 now and then
+        hand[rng.random(n) < 0.02] *= 3
+    if ankle is None:
+        ankle = rng.normal(0, 9, size=(n, 3))
     hr = np.where(np.arange(n) % 10 == 0, rng.integers(70, 160, n).astype(float), np.nan)
-    hand_gap = rng.random(n) < 0.04  # wireless drop-out: the whole IMU block is NaN
-    ankle_gap = rng.random(n) < 0.04
-    ankle_gap[:5] = True  # leading and trailing gaps
-    ankle_gap[-3:] = True
+    if hand_gap is None:
+        hand_gap = rng.random(n) < 0.04  # wireless drop-out: the whole IMU block is NaN
+    if ankle_gap is None:
+        ankle_gap = rng.random(n) < 0.04
+        ankle_gap[:5] = True  # leading and trailing gaps
+        ankle_gap[-3:] = True
     ok_block = "31.5 {} {} {} 1.1 2.2 3.3 0.01 -0.02 0.03 12.5 -40.1 7.7 1 0 0 0"
     nan_block = " ".join(["NaN"] * 17)
     chest = "33.9 0.5 9.6 1.2 0.4 9.7 1.1 0.0 0.01 -0.01 20.1 -30.2 10.3 1 0 0 0"
@@ -165,6 +171,112 @@ def write_pamap2(raw_root, family: str, *, layout: str = "inner_zip", seed: int 
             zf.extractall(fam / "pamap2")
         return fam / "pamap2" / "PAMAP2_Dataset"
     raise ValueError(layout)
+
+
+# ----------------------------------------------------------------------------- PAMAP2 gait
+
+G = 9.80665
+
+
+def ankle_gait_signal(cadence_spm: float, duration_s: float, fs: float = 100.0, rng=None, *, running: bool = False,
+                      echo_g: float = 0.3) -> np.ndarray:
+    """Synthetic (T, 3) accelerometry in g of a sensor on ONE ankle, at a known cadence.
+
+    Per stride of that foot (cadence / 2 per minute): a heel-strike impact and loading, a push-off,
+    and the swing (forward then braking acceleration, and the centripetal acceleration along the
+    shank); the other foot's heel strike, half a stride later, arrives as a weak echo (``echo_g``).
+    Stride onsets jitter independently by 1.5 % of a stride, so the mean rate is exact. Gravity
+    (1 g) is on the body's vertical; the sensor axes are a random rotation of the body axes.
+    """
+    rng = np.random.default_rng(rng)
+    n = int(round(duration_s * fs))
+    t = np.arange(n) / fs
+    stride = 120.0 / cadence_spm
+    k = np.arange(-2, int(duration_s / stride) + 3)
+    onsets = (k + rng.uniform() + np.clip(rng.normal(0, 0.015, k.size), -0.04, 0.04)) * stride  # (K,)
+    d = t[None, :] - onsets[:, None]  # (K, T): time since each heel strike
+
+    def pulse(center, width):
+        return np.exp(-0.5 * ((d - center) / width) ** 2).sum(0)
+
+    amp = rng.uniform(0.8, 1.2) * (2.0 if running else 1.0)
+    w = 0.06 * stride  # the swing lasts ~40 % of a stride at any cadence
+    vertical = amp * (2.0 * pulse(0.0, 0.015) + 0.8 * pulse(0.04, 0.04) - 0.6 * pulse(0.6 * stride, w)
+                      + 1.5 * pulse(0.8 * stride, w)) + echo_g * pulse(stride / 2, 0.02)
+    forward = amp * (0.8 * pulse(0.6 * stride, 0.04) + 1.5 * (pulse(0.72 * stride, w) - pulse(0.9 * stride, w)))
+    lateral = 0.1 * amp * np.sin(2 * np.pi * t / stride + rng.uniform(0, 2 * np.pi))
+    body = np.stack([forward, lateral, 1.0 + vertical], axis=1)  # (T, 3)
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return body @ rotation.T + rng.normal(0, 0.03, (n, 3))
+
+
+# (activity id, seconds, cadence in steps/min or None, what happens) of every gait subject
+PAMAP2_GAIT_PLAN = [
+    (0, 3.0, None, "transient"),
+    (1, 6.0, None, "lying: not a gait activity"),
+    (4, 20.5, 100.0, "walking: 2 windows of 10 s, 0.5 s dropped; short drop-outs filled"),
+    (0, 2.0, None, "transient"),
+    (5, 10.0, 165.0, "running: 1 window, hand past 3 g"),
+    (12, 10.0, 90.0, "ascending stairs: 1 window"),
+    (7, 10.0, 110.0, "Nordic walking: a 0.5 s ankle drop-out, window skipped"),
+    (13, 10.0, None, "descending stairs with a still ankle: no steps, excluded"),
+]
+PAMAP2_GAIT_SUBJECTS = (101, 102, 103, 104)  # 105: lying and sitting only, no fold
+
+
+def pamap2_gait_files(seed: int = 0) -> dict:
+    """``Protocol/subject10N.dat`` -> text, following :data:`PAMAP2_GAIT_PLAN` for subjects 101-104
+    (cadence + 4 spm per subject), and 105 with no gait activity. Returns also, under key
+    ``"expected"``, {subject: [(activity, cadence) per kept window]}."""
+    from relcon.data.synthetic import simulate_gait_recording
+
+    rng = np.random.default_rng(seed)
+    files, expected = {}, {}
+    for s in PAMAP2_GAIT_SUBJECTS + (105,):
+        plan = PAMAP2_GAIT_PLAN if s != 105 else [(1, 8.0, None, ""), (2, 8.0, None, ""), (0, 2.0, None, "")]
+        hands, ankles, labels, kept = [], [], [], []
+        ankle_gap = []
+        for act, seconds, cadence, _ in plan:
+            n = int(round(seconds * 100))
+            gap = np.zeros(n, dtype=bool)
+            if cadence is None:
+                hand = np.array([0.2, -0.3, 0.93]) + rng.normal(0, 0.01, (n, 3))  # still, in g
+                ankle = np.array([0.1, 0.05, 0.99]) + rng.normal(0, 0.005, (n, 3))
+            else:
+                cadence = cadence + 4 * (s - 101)
+                activity = {5: "running", 12: "stairs_up"}.get(act, "walking")
+                hand = simulate_gait_recording(cadence, seconds, 100.0, rng=rng, activity=activity)
+                ankle = ankle_gait_signal(cadence, seconds, rng=rng, running=act == 5)
+                if act == 5:
+                    hand[100:103] = [4.5, -5.0, 3.5]  # past the ±3 g clip
+                if act == 7:
+                    gap[400:450] = True  # 0.5 s without the ankle: the window is skipped
+                else:
+                    gap[rng.choice(n, 6, replace=False)] = True  # single-row drop-outs: filled
+                    kept += [(act, cadence)] * int(seconds // 10)
+            hands.append(hand)
+            ankles.append(ankle)
+            labels.append(np.full(n, act))
+            ankle_gap.append(gap)
+        hand, ankle, label = np.concatenate(hands), np.concatenate(ankles), np.concatenate(labels)
+        n = len(label)
+        files[f"Protocol/subject{s}.dat"] = _pamap2_text(rng, n, label, hand=hand * G, ankle=ankle * G,
+                                                         hand_gap=np.zeros(n, dtype=bool),
+                                                         ankle_gap=np.concatenate(ankle_gap))
+        if kept:
+            expected[s] = kept
+    files["expected"] = expected
+    return files
+
+
+def write_pamap2_gait(raw_root, family: str = "priorpt", seed: int = 0) -> dict:
+    """The extracted tree ``<raw_root>/<family>/pamap2/PAMAP2_Dataset/Protocol/`` of
+    :func:`pamap2_gait_files`, without an Optional folder. Returns the expected windows."""
+    files = pamap2_gait_files(seed)
+    expected = files.pop("expected")
+    for name, text in files.items():
+        _write(Path(raw_root) / family / "pamap2" / "PAMAP2_Dataset" / name, text.encode())
+    return expected
 
 
 # ----------------------------------------------------------------------------- HHAR

@@ -15,24 +15,31 @@ from relcon.eval.Base_Eval import Base_EvalClass, Split
 from relcon.models.Base_Model import Base_ModelClass, make_loader
 
 
-def mlp_head(params: dict, embed_dim: int | None = None) -> torch.nn.Module:
-    missing = [k for k in ("mlp_dim", "class_num") if k not in params]
+def mlp_head(params: dict, embed_dim: int | None = None, out_dim: int | None = None) -> torch.nn.Module:
+    """Linear(embed_dim, mlp_dim) - ReLU - Linear(mlp_dim, out_dim); ``out_dim`` defaults to
+    evalnetparams' ``class_num`` (regression passes the number of targets)."""
+    needed = ("mlp_dim",) + (("class_num",) if out_dim is None else ())
+    missing = [k for k in needed if k not in params]
     if missing:
-        raise ValueError(f"evalnetparams lacks {', '.join(missing)}; expected embed_dim, mlp_dim and class_num")
+        raise ValueError(f"evalnetparams lacks {', '.join(missing)}; expected embed_dim, "
+                         + ("mlp_dim and class_num" if out_dim is None else "mlp_dim"))
     d = int(params.get("embed_dim", embed_dim))
+    out = int(params["class_num"]) if out_dim is None else int(out_dim)
     return torch.nn.Sequential(torch.nn.Linear(d, int(params["mlp_dim"])), torch.nn.ReLU(),
-                               torch.nn.Linear(int(params["mlp_dim"]), int(params["class_num"])))
+                               torch.nn.Linear(int(params["mlp_dim"]), out))
 
 
 class FinetuneTrainer(Base_ModelClass):
     """The shared training loop over (encoder -> head) with a supervised loss."""
 
-    def __init__(self, config, encoder, head, run_dir, device, loss_fn, encoder_source: dict):
+    def __init__(self, config, encoder, head, run_dir, device, loss_fn, encoder_source: dict,
+                 extra_state: dict | None = None):
         super().__init__(config, run_dir=run_dir, device=device)
         self.trained_net = encoder.to(self.device)
         self.net = head.to(self.device)
         self.loss_fn = loss_fn
         self.encoder_source = encoder_source
+        self.extra_state = dict(extra_state or {})  # stored in every checkpoint (e.g. target scaling)
 
     def checkpoint_modules(self) -> dict:
         return {"net": self.net, "trained_net": self.trained_net}
@@ -53,7 +60,8 @@ class FinetuneTrainer(Base_ModelClass):
         return self.loss_fn(self.forward(X.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True))
 
     def create_state_dict(self, epoch, test_loss, **extra):
-        return super().create_state_dict(epoch, test_loss, encoder_source=self.encoder_source, **extra)
+        return super().create_state_dict(epoch, test_loss, encoder_source=self.encoder_source, **self.extra_state,
+                                         **extra)
 
     @torch.no_grad()
     def outputs(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -71,11 +79,17 @@ class Model(Base_EvalClass):
     def loss_fn(self, logits, y):
         return F.cross_entropy(logits, y)
 
+    def make_head(self) -> torch.nn.Module:
+        return mlp_head(self.config.evalnetparams, getattr(self.encoder, "embed_dim", None))
+
+    def trainer_state(self) -> dict:
+        """What the trainer stores in its checkpoints besides the weights."""
+        return {}
+
     def make_trainer(self) -> FinetuneTrainer:
         torch.manual_seed(self.config.seed)
-        head = mlp_head(self.config.evalnetparams, getattr(self.encoder, "embed_dim", None))
-        return FinetuneTrainer(self.config, self.encoder, head, self.run_dir, self.device, self.loss_fn,
-                               self.encoder_source)
+        return FinetuneTrainer(self.config, self.encoder, self.make_head(), self.run_dir, self.device, self.loss_fn,
+                               self.encoder_source, self.trainer_state())
 
     def target(self, y: np.ndarray) -> np.ndarray:
         class_num = int(self.config.evalnetparams["class_num"])

@@ -30,8 +30,14 @@ from relcon.eval.Base_Eval import Base_EvalClass, Split
 PROTOCOLS = ("subject", "reference")
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> torch.nn.Module:
+def mlp(d_in: int, hidden: int, d_out: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d_out))
+
+
+def mlp_outputs(z: np.ndarray, weights: list, biases: list) -> np.ndarray:
+    """Outputs of the one-hidden-layer ReLU MLP stored as (weights, biases) tensors, for z (N, D)."""
+    h = torch.relu(torch.from_numpy(z.astype(np.float32)) @ weights[0].T + biases[0])
+    return (h @ weights[1].T + biases[1]).numpy()
 
 
 def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, batch_size, max_epochs, patience,
@@ -97,7 +103,7 @@ class Model(Base_EvalClass):
             return
         scaler = StandardScaler().fit(f_train)
         n_classes = int(max(train.y.max(), val.y.max())) + 1
-        net = _mlp(f_train.shape[1], hidden, n_classes)
+        net = mlp(f_train.shape[1], hidden, n_classes)
         self.epochs_run = train_mlp_early_stopping(net, F.cross_entropy, scaler.transform(f_train), train.y,
                                                    scaler.transform(f_val), val.y, lr, batch_size, max_epochs,
                                                    patience, self.config.seed, self.device)
@@ -108,9 +114,7 @@ class Model(Base_EvalClass):
         self.binary = False
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        z = torch.from_numpy(((self.features(X, "test features") - self.mean) / self.scale).astype(np.float32))
-        h = torch.relu(z @ self.weights[0].T + self.biases[0])
-        out = (h @ self.weights[1].T + self.biases[1]).numpy()
+        out = mlp_outputs((self.features(X, "test features") - self.mean) / self.scale, self.weights, self.biases)
         if self.binary:  # scikit-learn's binary MLP has one logistic output unit
             return self.classes[(out[:, 0] > 0).astype(int)]
         return self.classes[np.argmax(out, axis=1)]

@@ -5,7 +5,9 @@
 creates structured synthetic wrist accelerometry (``relcon.data.synthetic``), trains a small
 MotifDist distance (``demo_motifdist``) and a small RelCon encoder (``demo``), then evaluates
 the encoder on a synthetic 8-activity HAR set with subject-wise folds: linear probe, MLP probe,
-fine-tuning and from-scratch, plus the probes on a randomly initialised encoder as baselines.
+fine-tuning and from-scratch, plus the probes on a randomly initialised encoder as baselines; and
+on synthetic walking, stairs and running with a known cadence (10 s windows): a ridge linear probe
+regressing the cadence, for the pre-trained and a randomly initialised encoder.
 """
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
 from relcon.eval.Base_Eval import Base_EvalConfig
@@ -24,6 +26,12 @@ DEMO_HAR = SupervisedDataConfig(
     data_folder="relcon/data/datasets/synthetic_har/processed",
     generate={"name": "synthetic_har", "args": {"n_subjects": 12, "windows_per_activity": 20, "n_folds": 3,
                                                  "seed": 0}},
+)
+# The same arguments as process_synthetic_gait.py's defaults, so either creates the same folder.
+DEMO_GAIT = SupervisedDataConfig(
+    data_folder="relcon/data/datasets/synthetic_gait/processed",
+    generate={"name": "synthetic_gait", "args": {"n_subjects": 12, "windows_per_subject": 30, "n_folds": 3,
+                                                  "seed": 0}},
 )
 DEMO_ENCODER = {
     "init_conv": {"in_channels": 3, "base_filters": 32, "kernel_size": 7, "stride": 2, "padding": 0},
@@ -52,6 +60,13 @@ def demo_har_evals():
     return evals
 
 
+def demo_gait_evals():
+    """Cadence regression (steps/min) from 10 s windows; the encoder, pre-trained on 2.56 s
+    segments, pools globally over any length."""
+    return [Base_EvalConfig(name="synthetic_gait", model_folder="Regress", model_file="linear_probe",
+                            data_config=DEMO_GAIT, cv_splits=3, encoder_init=init) for init in ("pretrained", "random")]
+
+
 alldemo_expconfigs["demo_motifdist"] = MotifDist_ModelConfig(
     description="demo stage 1: small MotifDist (E=32) on synthetic motion, 3 epochs (CPU, ~1 min)",
     data_config=DEMO_PRETRAIN,
@@ -62,12 +77,12 @@ alldemo_expconfigs["demo_motifdist"] = MotifDist_ModelConfig(
 )
 
 alldemo_expconfigs["demo"] = RelCon_ModelConfig(
-    description="offline demo: synthetic motion -> MotifDist -> small RelCon -> synthetic HAR evaluations "
-                "(README command 1)",
+    description="offline demo: synthetic motion -> MotifDist -> small RelCon -> synthetic HAR and gait-cadence "
+                "evaluations (README command 1)",
     motifdist_expconfig_key="demo_motifdist",
     withinuser_cands=8,
     data_config=DEMO_PRETRAIN,
     net_config=Base_NetConfig(net_folder="ResNet1D", net_file="ResNet1D_Net", params=DEMO_ENCODER),
     epochs=3, lr=1e-3, batch_size=32, save_epochfreq=100,
-    eval_configs=demo_har_evals(),
+    eval_configs=demo_har_evals() + demo_gait_evals(),
 )

@@ -3,6 +3,7 @@ import copy
 
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
 from relcon.data.process.common import PRIORPT_LEAKFREE_SUBDIR, PROCESSED_SUBDIR
+from relcon.data.process.process_pamap2_gait import CV_SPLITS as PAMAP2_GAIT_FOLDS
 from relcon.eval.Base_Eval import Base_EvalConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
 from relcon.nets.Base_Nets import Base_NetConfig
@@ -43,9 +44,19 @@ def benchmark_evals(priorpt_subdir: str = PROCESSED_SUBDIR):
     return evals
 
 
+def gait_evals():
+    """Ours, not the paper's (its gait data is private): PAMAP2 wrist -> cadence regression
+    (``relcon/data/process/process_pamap2_gait.py``), one fold per subject with walking-type
+    windows: 8 on the full data (101-108; 109 did none of these activities)."""
+    data = SupervisedDataConfig(data_folder="relcon/data/datasets/pamap2_gait/processed")
+    return [Base_EvalConfig(name="pamap2_gait", model_folder="Regress", model_file=model_file,
+                            cv_splits=PAMAP2_GAIT_FOLDS, data_config=data)
+            for model_file in ("linear_probe", "MLP_probe")]
+
+
 allrelcon_expconfigs["25_3_8_relcon"] = RelCon_ModelConfig(
     description="RelCon (reference values): ResNet1D-256, K=20 within-user candidates, 100 epochs on "
-                "dummydataset; 7 benchmark evaluations",
+                "dummydataset; 7 benchmark evaluations + PAMAP2 wrist->cadence regression (ours)",
     withinuser_cands=20,
     motifdist_expconfig_key="25_3_8_motifdist",
     data_config=SSLDataConfig(data_folder="relcon/data/datasets/dummydataset"),
@@ -54,7 +65,7 @@ allrelcon_expconfigs["25_3_8_relcon"] = RelCon_ModelConfig(
     lr=0.000001,
     batch_size=64,
     save_epochfreq=10,
-    eval_configs=benchmark_evals(),
+    eval_configs=benchmark_evals() + gait_evals(),
 )
 
 # The encoder of 25_3_8_relcon (trained first if missing), evaluated with the priorpt sets on

@@ -1,0 +1,53 @@
+"""MLP probe for regression: standardised frozen features -> one hidden layer of 512 ReLU units
+-> M targets, Adam on the mean squared error of the standardised targets, stopped on the loss of
+the fold's own (subject-disjoint) validation split; the best validation epoch is kept.
+
+evalnetparams: ``hidden`` (512), ``max_epochs`` (200), ``patience`` (5), ``batch_size`` (200),
+``lr`` (1e-3). (The classification probe's ``early_stopping="reference"`` protocol has no
+regression counterpart in the paper's code and is refused.)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.preprocessing import StandardScaler
+
+from relcon.eval.Base_Eval import Base_EvalClass, Split
+from relcon.eval.Classify.MLP_probe import mlp, mlp_outputs, train_mlp_early_stopping
+from relcon.eval.Regress.targets import TargetScaler
+
+
+class Model(Base_EvalClass):
+    task = "regression"
+
+    def _fit(self, train: Split, val: Split) -> None:
+        p = self.config.evalnetparams
+        if p.get("early_stopping", "subject") != "subject":
+            raise ValueError(f"MLP_probe (regression) early_stopping={p['early_stopping']!r}: only 'subject' "
+                             f"(the fold's validation split) exists for regression")
+        f_train, f_val = self.features(train.X, "train features"), self.features(val.X, "val features")
+        scaler = StandardScaler().fit(f_train)
+        targets = TargetScaler.fit(train.y)
+        net = mlp(f_train.shape[1], int(p.get("hidden", 512)), targets.n_targets)
+        self.epochs_run = train_mlp_early_stopping(
+            net, F.mse_loss, scaler.transform(f_train), targets.transform(train.y), scaler.transform(f_val),
+            targets.transform(val.y), float(p.get("lr", 1e-3)), int(p.get("batch_size", 200)),
+            int(p.get("max_epochs", 200)), int(p.get("patience", 5)), self.config.seed, self.device)
+        self.mean, self.scale, self.targets = scaler.mean_, scaler.scale_, targets
+        self.weights = [net[0].weight.detach().cpu(), net[2].weight.detach().cpu()]
+        self.biases = [net[0].bias.detach().cpu(), net[2].bias.detach().cpu()]
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        z = (self.features(X, "test features") - self.mean) / self.scale
+        return self.targets.inverse(mlp_outputs(z, self.weights, self.biases))
+
+    def _state(self) -> dict:
+        return {"mean": torch.from_numpy(np.asarray(self.mean, dtype=np.float64)),
+                "scale": torch.from_numpy(np.asarray(self.scale, dtype=np.float64)), "weights": self.weights,
+                "biases": self.biases, "targets": self.targets.state()}
+
+    def _set_state(self, state: dict) -> None:
+        self.mean, self.scale = state["mean"].numpy(), state["scale"].numpy()
+        self.weights, self.biases = state["weights"], state["biases"]
+        self.targets = TargetScaler.from_state(state["targets"])
