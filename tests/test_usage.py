@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-try:  # main moved the shared helpers out of conftest.py (ambiguous with tests/data/conftest.py)
-    from relcon_testutils import REPO, load_fixture, run_env, write_tree
-except ImportError:
-    from conftest import REPO, load_fixture, run_env, write_tree
+from relcon_testutils import REPO, load_fixture, run_env, write_tree
 from tinyconfigs import write_tiny_configs
 
 from relcon.api import load_encoder, load_net_checkpoint
