@@ -29,6 +29,24 @@ def test_batched_equals_pairwise(attention, chunk):
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("attention", ["sparsemax", "softmax"])
+def test_batched_equals_pairwise_for_offset_signals_and_trained_revin(attention):
+    # Gravity-like channels (mean 1 g, small spread) and a non-identity RevIN affine map: the
+    # fast path recombines the first query layer from per-channel responses, which must not
+    # lose precision to cancellation here.
+    net = Net(**REF["params"], attention=attention)
+    net.load_state_dict(REF["state_dict"])
+    with torch.no_grad():
+        net.revin.affine_weight.copy_(torch.tensor([0.7, 1.3, 1.1]))
+        net.revin.affine_bias.copy_(torch.tensor([0.2, -0.4, 0.1]))
+    anchors, cands = inputs(bs=4, k=3, seed=1)
+    offset = torch.tensor([0.0, 0.0, 1.0])
+    anchors, cands = offset + 0.02 * anchors, offset + 0.02 * cands
+    fast = compute_candidate_distances(net, anchors, cands, chunk=5)
+    slow = pairwise_candidate_distances(net, anchors, cands)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=0)
+
+
 def test_layout_of_rows():
     net = Net(**REF["params"])
     net.load_state_dict(REF["state_dict"])

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex
 from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
                                       load_state_dict_strict, make_loader)
+from relcon.nets.CrossAttn.CrossAttn_Net import DEFAULT_PAIR_CHUNK
 
-# Pairs scored per call of the distance net: bounds memory (each pair holds a T x T score map).
-DEFAULT_DISTANCE_CHUNK = 256
+# Pairs scored per step of the distance net: bounds memory (each pair holds a T x T score map).
+DEFAULT_DISTANCE_CHUNK = DEFAULT_PAIR_CHUNK
 
 
 class RelCon_ModelConfig(Base_ModelConfig):
@@ -26,7 +27,8 @@ class RelCon_ModelConfig(Base_ModelConfig):
         withinuser_cands: K, within-user candidates per anchor.
         tau: temperature of the cosine similarity.
         encoder_dims: channels fed to the encoder (``...`` = all).
-        distance_chunk: pairs per batched distance call (memory bound; no effect on results).
+        distance_chunk: pairs of one anchor scored per step of the distance net (bounds memory and
+            keeps the score maps in cache; no effect on results).
     """
 
     def __init__(self, motifdist_expconfig_key: str, withinuser_cands: int, tau=0.1, encoder_dims=...,
@@ -73,16 +75,13 @@ def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torc
 
 
 # ----------------------------------------------------------------------------- distances
-def _pair_ids(bs: int, k: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(anchor id, candidate-sequence id) of every entry of the ((B-1)+K, B) distance matrix,
-    flattened row-major. Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user
-    candidates."""
+def _candidate_ids(bs: int, k: int, device) -> torch.Tensor:
+    """((B-1)+K, B) ids of the candidate sequence of every entry of the distance matrix.
+    Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user candidates."""
     b = torch.arange(bs, device=device)
     inter = (b[None, :] + 1 + torch.arange(bs - 1, device=device)[:, None]) % bs  # (B-1, B)
     within = bs + b[None, :] * k + torch.arange(k, device=device)[:, None]  # (K, B)
-    key_ids = torch.cat([inter, within], dim=0)
-    anchor_ids = b[None, :].expand_as(key_ids)
-    return anchor_ids.reshape(-1), key_ids.reshape(-1)
+    return torch.cat([inter, within], dim=0)
 
 
 def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser_cands: torch.Tensor,
@@ -93,10 +92,10 @@ def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser
     Row j < B-1 of column b: d(anchor b, anchor (b+1+j) mod B); row B-1+k: d(anchor b, its k-th
     within-user candidate). anchors (B, T, C), withinuser_cands (B, K, T, C).
 
-    The key/value stacks depend only on the candidate, so they are computed once per distinct
-    candidate sequence (B + B*K of them); the query stack depends on the pair (the anchor is
-    normalised with the candidate's statistics), so it is computed per pair, ``chunk`` pairs at
-    a time. The net runs in eval mode without gradients; its mode is restored afterwards.
+    The candidate side (key/value stacks) is computed once per distinct candidate sequence
+    (B + B*K of them) and the pairs ``chunk`` at a time per anchor, by the net's
+    ``pair_distances`` (equal to its forward pass, see ``pairwise_candidate_distances``). The
+    net runs in eval mode under ``inference_mode``; its mode is restored afterwards.
     """
     bs, length, channels = anchors.shape
     k = withinuser_cands.shape[1]
@@ -108,24 +107,10 @@ def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser
             sequences = torch.cat([anchors, withinuser_cands.reshape(bs * k, length, channels)])
             if key_dims is not None:
                 sequences = sequences[:, :, key_dims]
-            means, stds, keys, values = [], [], [], []
-            for start in range(0, len(sequences), chunk):
-                (mean, std), kk, vv = motifdist_net.key_features(sequences[start:start + chunk])
-                means.append(mean), stds.append(std), keys.append(kk), values.append(vv)
-            mean, std = torch.cat(means), torch.cat(stds)  # (S, 1, C)
-            keys, values = torch.cat(keys), torch.cat(values)  # (S, T, E)
-
-            anchor_ids, key_ids = _pair_ids(bs, k, anchors.device)
-            out = torch.empty(len(key_ids), device=anchors.device, dtype=anchors.dtype)
-            for start in range(0, len(key_ids), chunk):
-                a, c = anchor_ids[start:start + chunk], key_ids[start:start + chunk]
-                stats = (mean[c], std[c])
-                query = queries[a]  # (P, T, Cq)
-                q = motifdist_net.query_features(query, stats)
-                attended, _ = motifdist_net.attend(q, keys[c], values[c])
-                reconstruction = motifdist_net.reconstruct(attended, stats)
-                out[start:start + chunk] = torch.square(reconstruction - query).sum(dim=(1, 2))
-        return out.view(bs - 1 + k, bs).clone()
+            key_ids = _candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
+            out = motifdist_net.pair_distances(queries.contiguous(), sequences.contiguous(),
+                                               key_ids.t().contiguous(), chunk=chunk)  # (B, (B-1)+K)
+        return out.t().clone()
     finally:
         motifdist_net.train(was_training)
 

@@ -18,9 +18,12 @@ from torch import nn
 
 from relcon.nets.CrossAttn.utils.DilatedConv import DilatedConvNet
 from relcon.nets.CrossAttn.utils.RevIN import RevIN
-from relcon.nets.CrossAttn.utils.sparsemax import sparsemax
+from relcon.nets.CrossAttn.utils.sparsemax import sparsemax, sparsemax_inplace_
 
 ATTENTIONS = ("sparsemax", "softmax")
+# Pairs per step of ``pair_distances``: each holds a T x S score map (256 KB at T = S = 256), so
+# 16 pairs keep the working set in a 4 MB cache; larger chunks only add memory traffic.
+DEFAULT_PAIR_CHUNK = 16
 
 
 class Net(nn.Module):
@@ -107,3 +110,68 @@ class Net(nn.Module):
         q = self.query_features(query_in, stats, mask)
         out, weights = self.attend(q, k, v)
         return self.reconstruct(out, stats), weights
+
+    # The learned distance for many (query, key) pairs at once: eval mode, no gradients.
+    @torch.inference_mode()
+    def pair_distances(self, query_in: torch.Tensor, key_in: torch.Tensor, key_ids: torch.Tensor,
+                       chunk: int = DEFAULT_PAIR_CHUNK) -> torch.Tensor:
+        """d(query_in[a], key_in[key_ids[a, j]]) = ||forward(query, key)[0] - query||^2 -> (A, N).
+
+        query_in (A, T, Cq), key_in (S, T, Ck), key_ids (A, N) int64. Same numbers as ``forward``
+        in eval mode up to float32 rounding, computed with less work:
+          * the key/value stacks run once per key sequence, not once per pair;
+          * ``out_proj`` is linear, so it is applied to the values once per key (v W^T, width
+            Cq instead of E) rather than to every pair's attention output;
+          * the first query layer is linear in the RevIN-normalised query, a per-channel affine
+            map of the query whose coefficients come from the key's statistics: its response
+            to each query channel is computed once per query and recombined per pair;
+          * pairs are processed ``chunk`` at a time per query, and sparsemax is found without
+            sorting and written over the score maps (``sparsemax_inplace_``).
+        """
+        assert not self.training, "pair_distances computes the eval-mode distance; call .eval() first"
+        n_queries, length, _ = query_in.shape
+        scale = math.sqrt(1.0 / self.embed_dim)
+        means, stds, keys, values = [], [], [], []
+        for start in range(0, len(key_in), 256):
+            (mean, std), k, v = self.key_features(key_in[start:start + 256])
+            means.append(mean), stds.append(std)
+            keys.append(k * scale)  # (s, S, E): the attention scale folded into the keys
+            values.append(v @ self.out_proj.weight.t())  # (s, S, Cq): out_proj folded into the values
+        mean, std = torch.cat(means), torch.cat(stds)  # (S, 1, C) each
+        keys, values = torch.cat(keys), torch.cat(values)
+
+        # First query layer per query channel, on the centred query (keeps the recombination free
+        # of cancellation when a channel's mean is large against its spread, e.g. gravity).
+        layer0 = self.q_func.layer0
+        query_mean = query_in.mean(dim=1, keepdim=True)  # (A, 1, Cq)
+        responses = layer0.dilated_conv.channel_responses((query_in - query_mean).transpose(1, 2))  # (A, Cq, E, T)
+        ones = torch.ones(1, self.query_dimsize, length, device=query_in.device, dtype=query_in.dtype)
+        constant = layer0.dilated_conv.channel_responses(ones)[0]  # (Cq, E, T)
+        basis = torch.cat([responses, constant.expand(n_queries, -1, -1, -1)], dim=1).flatten(2)  # (A, 2Cq, E*T)
+        gain, shift = self.revin.affine_weight, self.revin.affine_bias
+        if not self.revin.affine:
+            gain, shift = torch.ones_like(mean[0, 0]), torch.zeros_like(mean[0, 0])
+        conv_bias = layer0.dilated_conv.bias.view(1, -1, 1)
+
+        use_sparsemax = self.uses_sparsemax()
+        out = torch.empty(key_ids.shape, device=query_in.device, dtype=query_in.dtype)
+        for a in range(n_queries):
+            query = query_in[a]  # (T, Cq)
+            for start in range(0, key_ids.shape[1], chunk):
+                c = key_ids[a, start:start + chunk]  # (P,)
+                stats = (mean[c], std[c])
+                # RevIN(x) = (x - m) / s * g + h = alpha * (x - mean_x) + beta, per channel.
+                alpha = gain / std[c, 0]  # (P, Cq)
+                beta = (query_mean[a] - mean[c, 0]) * alpha + shift
+                h = torch.cat([alpha, beta], dim=1) @ basis[a]  # (P, E*T)
+                h = layer0.finish(h.view(len(c), self.embed_dim, length) + conv_bias)
+                q = self.q_func.layers(h).transpose(1, 2)  # (P, T, E)
+                scores = torch.bmm(q, keys[c].transpose(1, 2))  # (P, T, S)
+                if use_sparsemax:
+                    weights = sparsemax_inplace_(scores)
+                else:
+                    weights = torch.softmax(scores, dim=-1)
+                attended = torch.baddbmm(self.out_proj.bias, weights, values[c])  # (P, T, Cq)
+                reconstruction = self.reconstruct(attended, stats)
+                out[a, start:start + chunk] = torch.square(reconstruction - query).sum(dim=(1, 2))
+        return out
