@@ -127,6 +127,10 @@ class EpochSampler(torch.utils.data.Sampler):
 def make_loader(dataset, batch_size: int, train: bool, seed: int, num_workers: int = 0, collate_fn=None,
                 pin_memory: bool = False):
     sampler = EpochSampler(len(dataset), shuffle=train, seed=seed)
+    if collate_fn is None and getattr(dataset, "returns_batches", False):
+        from relcon.data.Base_Dataset import collate_batch
+
+        collate_fn = collate_batch  # the dataset's __getitems__ collates whole batches itself
     # A private generator keeps DataLoader's worker seeding off the global torch RNG.
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                                        collate_fn=collate_fn, generator=torch.Generator().manual_seed(seed),

@@ -145,6 +145,7 @@ class WithinUserCandidateDataset(SegmentDataset):
     Items: ``signal`` (T, C), ``withinuser_cand_signals`` (K, T, C), ``withinuser_cand_index``
     (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they come
     from the sample's own seeded generator. Folders with fewer than K + 1 segments are left out.
+    In the packed layout the anchor and its candidates are one read from one array.
     """
 
     def __init__(self, index: SegmentIndex, withinuser_cands: int, seed: int = 0, train: bool = True):
@@ -160,26 +161,40 @@ class WithinUserCandidateDataset(SegmentDataset):
         self.withinuser_cands = withinuser_cands
         self.left_out_folders = int((~keep).sum())
         self.left_out_segments = int(sizes[~keep].sum())
-        file_ids = np.sort(np.concatenate([index.folder_members[i] for i in np.flatnonzero(keep)]))
-        super().__init__(index, seed=seed, train=train, file_ids=file_ids)
-        # Position of each file inside its folder's member list, for drawing "any other member".
-        self._position = np.empty(len(index), dtype=np.int64)
-        for members in index.folder_members:
-            self._position[members] = np.arange(len(members))
+        super().__init__(index, seed=seed, train=train, folders=np.flatnonzero(keep))
+
+    def _draw(self, item: int, fid: int, folder: int) -> np.ndarray:
+        first, size = int(self.index.offsets[folder]), int(self.index.offsets[folder + 1] - self.index.offsets[folder])
+        draw = self.rng(item).choice(size - 1, size=self.withinuser_cands, replace=False)
+        draw = draw + (draw >= fid - first)  # skip the anchor itself
+        return first + draw
 
     def draw_candidates(self, item: int) -> np.ndarray:
-        fid = int(self.file_ids[item])
-        members = self.index.folder_members[self.index.folder_of[fid]]
-        draw = self.rng(item).choice(len(members) - 1, size=self.withinuser_cands, replace=False)
-        draw = draw + (draw >= self._position[fid])  # skip the anchor itself
-        return members[draw]
+        """(K,) file ids of the within-user candidates of ``item``."""
+        return self._draw(item, *self.locate(item))
 
     def __getitem__(self, item: int) -> dict:
-        out = super().__getitem__(item)
-        cand_ids = self.draw_candidates(item)
-        out["withinuser_cand_signals"] = torch.from_numpy(np.stack([self.load(c) for c in cand_ids]))
-        out["withinuser_cand_index"] = torch.from_numpy(cand_ids)
-        return out
+        batch = self.__getitems__([item])
+        return {key: value[0] for key, value in batch.items()}
+
+    def __getitems__(self, items) -> dict:
+        """A collated batch of ``items``: one read per anchor for the anchor and its candidates."""
+        k, shape = self.withinuser_cands, self.expected_shape
+        ids = np.empty((len(items), 1 + k), dtype=np.int64)
+        anchors = np.empty((len(items), *shape), dtype=np.float32)
+        cands = np.empty((len(items), k, *shape), dtype=np.float32)
+        for row, item in enumerate(items):
+            fid, folder = self.locate(item)
+            ids[row, 0] = fid
+            ids[row, 1:] = self._draw(item, fid, folder)
+            signals = self.index.read_many(ids[row], shape, folder=folder, check=False)  # (1+K, T, C)
+            anchors[row], cands[row] = signals[0], signals[1:]
+        self.index.check_finite(anchors, ids[:, 0])
+        self.index.check_finite(cands.reshape(-1, *shape), ids[:, 1:])
+        return {"signal": torch.from_numpy(anchors), "index": torch.from_numpy(ids[:, 0].copy()),
+                "filepath": [self.index.path(int(i)) for i in ids[:, 0]],
+                "withinuser_cand_signals": torch.from_numpy(cands),
+                "withinuser_cand_index": torch.from_numpy(ids[:, 1:].copy())}
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -232,14 +247,24 @@ class Model(Base_ModelClass):
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
         return self.net(signals[:, :, self.encoder_dims].transpose(1, 2))
 
-    def compute_loss(self, batch, train: bool) -> torch.Tensor:
-        anchors = batch["signal"].to(self.device, non_blocking=True)  # (B, T, C)
-        cands = batch["withinuser_cand_signals"].to(self.device, non_blocking=True)  # (B, K, T, C)
+    def batch_signals(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchors (B, T, C) and within-user candidates (B, K, T, C) of a batch, on the device."""
+        anchors = batch["signal"].to(self.device, non_blocking=True)
+        cands = batch["withinuser_cand_signals"].to(self.device, non_blocking=True)
+        return anchors, cands
+
+    def candidate_order(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance."""
+        return torch.sort(self.distances(anchors, cands), dim=0, stable=True).indices
+
+    def loss_from_order(self, anchors: torch.Tensor, cands: torch.Tensor, sortedinds: torch.Tensor) -> torch.Tensor:
         bs, k, length, channels = cands.shape
-        distances = self.distances(anchors, cands)  # ((B-1)+K, B)
-        sortedinds = torch.sort(distances, dim=0, stable=True).indices
         # Two encoder calls, as in the reference: batch-norm statistics of anchors and
         # candidates stay separate.
         emb_ancs = self.embed(anchors)
         emb_cands = self.embed(cands.reshape(bs * k, length, channels)).view(bs, k, -1)
         return relative_contrastive_loss(emb_ancs, emb_cands, sortedinds, tau=self.config.tau)
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        anchors, cands = self.batch_signals(batch)
+        return self.loss_from_order(anchors, cands, self.candidate_order(anchors, cands))
