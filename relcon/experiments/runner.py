@@ -19,8 +19,16 @@ import torch
 
 from relcon.experiments import registry
 from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint
+from relcon.utils import distributed
 from relcon.utils.paths import out_dir, resolve_path
-from relcon.utils.utils import count_parameters, printlog, select_device, set_seed
+from relcon.utils.utils import count_parameters, select_device, set_seed
+from relcon.utils.utils import printlog as _printlog
+
+
+def printlog(message: str, run_dir=None) -> None:
+    """Log from the main process only (under torchrun every rank runs this module)."""
+    if distributed.is_main():
+        _printlog(message, run_dir)
 
 
 class RunError(RuntimeError):
@@ -85,7 +93,7 @@ def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
     """Config ``name`` with overrides applied and device set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
-    config.set_device(select_device(device))
+    config.set_device(distributed.init(select_device(device)))  # joins torchrun's process group if any
     config.set_rundir(name)
     if getattr(config, "num_threads", -1) and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
@@ -117,7 +125,8 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
                            f"(`python run_exp.py --config {name}`)")
         return run_dir
     if args.retrain and state != "none":
-        moved = move_run_aside(run_dir)
+        moved = move_run_aside(run_dir) if distributed.is_main() else None
+        distributed.barrier()
         if moved is not None:
             printlog(f"--retrain: the previous run {run_dir} (checkpoints, logs, results) was moved to {moved}",
                      None)
@@ -156,13 +165,18 @@ def main(argv=None) -> int:
             return 2
         config = prepare(args.config, args.overrides, args.device, registry_dict)
         log_dir = out_dir(args.config)
-        print(f"Resolved config {args.config}:")
-        print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+        if distributed.is_main():
+            print(f"Resolved config {args.config}:")
+            print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+        if distributed.is_initialized():
+            printlog(f"distributed: {distributed.world_size()} processes ({config.device.type}, "
+                     f"batch_size {config.batch_size} per process)", log_dir)
         train(args.config, config, args, log_dir)
-        if config.eval_configs:
+        if config.eval_configs and distributed.is_main():  # evaluations are single-process
             from relcon.eval.runner import run_evaluations
 
             run_evaluations(args.config, config, args)
+        distributed.barrier()
         printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
         return 0
     except registry.ConfigError as e:
@@ -173,3 +187,5 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        distributed.cleanup()

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from relcon.data.Base_Dataset import Base_DatasetConfig
 from relcon.nets.Base_Nets import Base_NetConfig
+from relcon.utils import distributed
 from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json
 from relcon.utils.utils import printlog
 
@@ -101,10 +102,14 @@ class EpochSampler(torch.utils.data.Sampler):
     """Indices in an order that is a pure function of (seed, epoch), optionally skipping a prefix.
 
     Deterministic orders make a resumed epoch continue exactly where the killed one stopped.
+    With ``world_size`` > 1 (distributed training) rank r takes every world_size-th index of
+    that order from position r, the order padded by wrapping around so that every rank gets
+    ceil(n / world_size) indices (as ``torch.utils.data.DistributedSampler`` does).
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int):
+    def __init__(self, n: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
         self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -112,21 +117,28 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def order(self) -> list[int]:
         if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator()
-        g.manual_seed((int(self.seed) * 1_000_003 + int(self.epoch)) % (2**63))
-        return torch.randperm(self.n, generator=g).tolist()
+            order = list(range(self.n))
+        else:
+            g = torch.Generator()
+            g.manual_seed((int(self.seed) * 1_000_003 + int(self.epoch)) % (2**63))
+            order = torch.randperm(self.n, generator=g).tolist()
+        if self.world_size > 1:
+            total = -(-self.n // self.world_size) * self.world_size
+            order = (order * (-(-total // max(self.n, 1))))[:total][self.rank::self.world_size]
+        return order
 
     def __iter__(self):
         return iter(self.order()[self.start:])
 
     def __len__(self) -> int:
-        return max(self.n - self.start, 0)
+        per_rank = -(-self.n // self.world_size) if self.world_size > 1 else self.n
+        return max(per_rank - self.start, 0)
 
 
 def make_loader(dataset, batch_size: int, train: bool, seed: int, num_workers: int = 0, collate_fn=None,
                 pin_memory: bool = False):
-    sampler = EpochSampler(len(dataset), shuffle=train, seed=seed)
+    sampler = EpochSampler(len(dataset), shuffle=train, seed=seed, rank=distributed.rank(),
+                           world_size=distributed.world_size())
     if collate_fn is None and getattr(dataset, "returns_batches", False):
         from relcon.data.Base_Dataset import collate_batch
 
@@ -233,8 +245,9 @@ class Base_ModelClass:
         self.save_epochfreq = config.save_epochfreq
         self.save_stepfreq = getattr(config, "save_stepfreq", 0) or 0
         self.num_workers = getattr(config, "num_workers", 0) or 0
-        self.is_main = True  # only the main process writes (see the distributed trainer)
+        self.is_main = distributed.is_main()  # only the main process writes (relcon/utils/distributed.py)
         self.net = import_net(config.net_config).to(self.device) if config.net_config is not None else None
+        self.forward_net = None  # step_module(), in DDP when distributed (see forward_module)
         self.optimizer = None
         self._writer = None
 
@@ -252,6 +265,16 @@ class Base_ModelClass:
             files = list(batch["filepath"])
             return ", ".join(files[:10]) + (f" (+{len(files) - 10} more)" if len(files) > 10 else "")
         return ""
+
+    def step_module(self) -> torch.nn.Module:
+        """The module whose forward pass a training step runs (once per step); DDP wraps it."""
+        return self.net
+
+    def forward_module(self) -> torch.nn.Module:
+        """``step_module()``, wrapped in DistributedDataParallel by ``fit`` when distributed."""
+        if self.forward_net is None:
+            self.forward_net = self.step_module()
+        return self.forward_net
 
     def checkpoint_modules(self) -> dict:
         """Modules saved in checkpoints, by key."""
@@ -360,6 +383,8 @@ class Base_ModelClass:
         self.log(f"Begin training {self.model_file} in {self.run_dir}")
         train_loader = self.setup_dataloader(self.train_data, self.train_labels, train=True)
         val_loader = self.setup_dataloader(self.val_data, self.val_labels, train=False)
+        if distributed.is_initialized():
+            self.forward_net = distributed.wrap(self.step_module(), self.device)
 
         start_epoch, start_step, loss_sum = 0, 0, 0.0
         best_val, history = math.inf, []
@@ -402,6 +427,10 @@ class Base_ModelClass:
             train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum, save_step(epoch))
             start_step, loss_sum = 0, 0.0
             val_loss = self.run_one_epoch(val_loader, False, epoch)
+            if distributed.is_initialized():
+                train_loss, val_loss = distributed.mean(train_loss, self.device), distributed.mean(val_loss, self.device)
+                if not distributed.same_on_all_ranks(self.net, self.device):
+                    raise RuntimeError(f"epoch {epoch}: the {distributed.world_size()} ranks hold different weights")
             improved = not history or val_loss < best_val
             best_val = val_loss if improved else best_val
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -420,7 +449,9 @@ class Base_ModelClass:
                 tb.add_scalar("Loss/Train", train_loss, epoch)
                 tb.add_scalar("Loss/Val", val_loss, epoch)
             self.log(f"Epoch #{epoch}: Loss/Train={train_loss:.5f} | Loss/Val={val_loss:.5f} | "
-                     f"{history[-1]['seconds']:.1f} s" + (" (best)" if improved else ""))
+                     f"{history[-1]['seconds']:.1f} s" + (" (best)" if improved else "")
+                     + (f" | {distributed.world_size()} ranks, identical weights" if distributed.is_initialized() else ""))
+        distributed.barrier()  # every rank may read what rank 0 wrote from here on
         return history
 
     def _write_metrics(self, history: list) -> None:

@@ -56,7 +56,7 @@ class Model(Base_ModelClass):
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
         query, key = self._inputs(batch)
-        return reconstruction_error(self.net, query, key).sum()
+        return reconstruction_error(self.forward_module(), query, key).sum()
 
     def calc_distance(self, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
         """d(anchor_b, candidate_b) for each row b: (B,). Eval mode, no gradients; the net's

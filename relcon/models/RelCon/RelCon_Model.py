@@ -198,6 +198,22 @@ class WithinUserCandidateDataset(SegmentDataset):
 
 
 # ----------------------------------------------------------------------------- trainer
+class TwoViewEncoder(torch.nn.Module):
+    """(anchors (B, T, C), candidates (N, T, C)) -> their embeddings (B, D), (N, D).
+
+    Two encoder calls, as in the reference: batch-norm statistics of anchors and candidates
+    stay separate. One module for both, so that DDP sees one forward per step.
+    """
+
+    def __init__(self, net: torch.nn.Module, dims):
+        super().__init__()
+        self.net, self.dims = net, dims
+
+    def forward(self, anchors: torch.Tensor, cands: torch.Tensor):
+        return (self.net(anchors[:, :, self.dims].transpose(1, 2)),  # (B, C, T) channels-first
+                self.net(cands[:, :, self.dims].transpose(1, 2)))
+
+
 class Model(Base_ModelClass):
     def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -247,6 +263,9 @@ class Model(Base_ModelClass):
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
         return self.net(signals[:, :, self.encoder_dims].transpose(1, 2))
 
+    def step_module(self) -> torch.nn.Module:
+        return TwoViewEncoder(self.net, self.encoder_dims)
+
     def batch_signals(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Anchors (B, T, C) and within-user candidates (B, K, T, C) of a batch, on the device."""
         anchors = batch["signal"].to(self.device, non_blocking=True)
@@ -259,11 +278,8 @@ class Model(Base_ModelClass):
 
     def loss_from_order(self, anchors: torch.Tensor, cands: torch.Tensor, sortedinds: torch.Tensor) -> torch.Tensor:
         bs, k, length, channels = cands.shape
-        # Two encoder calls, as in the reference: batch-norm statistics of anchors and
-        # candidates stay separate.
-        emb_ancs = self.embed(anchors)
-        emb_cands = self.embed(cands.reshape(bs * k, length, channels)).view(bs, k, -1)
-        return relative_contrastive_loss(emb_ancs, emb_cands, sortedinds, tau=self.config.tau)
+        emb_ancs, emb_cands = self.forward_module()(anchors, cands.reshape(bs * k, length, channels))
+        return relative_contrastive_loss(emb_ancs, emb_cands.view(bs, k, -1), sortedinds, tau=self.config.tau)
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
         anchors, cands = self.batch_signals(batch)
