@@ -390,7 +390,8 @@ def flatten(results: dict) -> dict:
 
 
 def table(flat: dict, reference: dict, targets: dict) -> str:
-    lower_is_better = ("_s", "_gb")
+    def lower_is_better(key):
+        return key.endswith(("_s", "_gb")) and not key.endswith("per_s")
     rows = [("metric", "ours", "reference", "ratio", "target", "met")]
     for key, value in flat.items():
         ref = reference.get(key)
@@ -399,7 +400,7 @@ def table(flat: dict, reference: dict, targets: dict) -> str:
             continue
         ratio = ""
         if ref:
-            ratio = f"{(ref / value if key.endswith(lower_is_better) else value / ref):.2f}x"
+            ratio = f"{(ref / value if lower_is_better(key) else value / ref):.2f}x"
         target, met = "", ""
         if key in targets:
             op, bound = targets[key]

