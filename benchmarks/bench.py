@@ -175,6 +175,7 @@ def bench_relcon_step(args, device) -> dict:
     for attention in args.step_attention:
         config, md_config = reference_configs()
         config.set_device(device)
+        config.channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
         model = Model(config, motifdist_net=distance_net(md_config, attention, device),
                       run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
         model.configure_optimizer()
@@ -457,6 +458,8 @@ def main(argv=None) -> int:
     p.add_argument("--step-attention", default="sparsemax",
                    help="distance attention(s) for relcon_step: sparsemax, softmax or sparsemax,softmax")
     p.add_argument("--simple", action="store_true", help="also time the simple pairwise distance loop")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                   help="encoder layout in relcon_step (auto: channels-last on CPU only)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--json", default=None, help="output file (default benchmarks/out/bench-<device>.json)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -476,7 +479,8 @@ def main(argv=None) -> int:
     results, started = {}, time.strftime("%Y-%m-%d %H:%M:%S")
     passthrough = ["--device", args.device, "--repeats", str(args.repeats), "--warmup", str(args.warmup),
                    "--batch-size", str(args.batch_size), "--cands", str(args.cands),
-                   "--step-attention", ",".join(args.step_attention), "--threads", str(args.threads)]
+                   "--step-attention", ",".join(args.step_attention), "--threads", str(args.threads),
+                   "--channels-last", args.channels_last]
     passthrough += ["--simple"] if args.simple else []
     for name in names:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:

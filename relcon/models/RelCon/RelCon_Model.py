@@ -14,10 +14,7 @@ import torch.nn.functional as F
 from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex
 from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
                                       load_state_dict_strict, make_loader)
-from relcon.nets.CrossAttn.CrossAttn_Net import DEFAULT_PAIR_CHUNK
 
-# Pairs scored per step of the distance net: bounds memory (each pair holds a T x T score map).
-DEFAULT_DISTANCE_CHUNK = DEFAULT_PAIR_CHUNK
 
 
 class RelCon_ModelConfig(Base_ModelConfig):
@@ -27,12 +24,13 @@ class RelCon_ModelConfig(Base_ModelConfig):
         withinuser_cands: K, within-user candidates per anchor.
         tau: temperature of the cosine similarity.
         encoder_dims: channels fed to the encoder (``...`` = all).
-        distance_chunk: pairs of one anchor scored per step of the distance net (bounds memory and
-            keeps the score maps in cache; no effect on results).
+        distance_chunk: pairs scored per step of the distance net (each holds a 256 KB score
+            map): bounds memory; no effect on results. ``None``: 16 on CPU (cache-sized), 4096 on
+            a GPU (see ``relcon.nets.CrossAttn.CrossAttn_Net.default_pair_chunk``).
     """
 
     def __init__(self, motifdist_expconfig_key: str, withinuser_cands: int, tau=0.1, encoder_dims=...,
-                 distance_chunk: int = DEFAULT_DISTANCE_CHUNK, **kwargs):
+                 distance_chunk: int | None = None, **kwargs):
         super().__init__(model_folder="RelCon", model_file="RelCon_Model", **kwargs)
         self.motifdist_expconfig_key = motifdist_expconfig_key
         self.withinuser_cands = withinuser_cands
@@ -86,14 +84,14 @@ def _candidate_ids(bs: int, k: int, device) -> torch.Tensor:
 
 def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser_cands: torch.Tensor,
                                 query_dims=None, key_dims=None,
-                                chunk: int = DEFAULT_DISTANCE_CHUNK) -> torch.Tensor:
+                                chunk: int | None = None) -> torch.Tensor:
     """The ((B-1)+K, B) matrix of learned distances from each anchor to its candidates.
 
     Row j < B-1 of column b: d(anchor b, anchor (b+1+j) mod B); row B-1+k: d(anchor b, its k-th
     within-user candidate). anchors (B, T, C), withinuser_cands (B, K, T, C).
 
     The candidate side (key/value stacks) is computed once per distinct candidate sequence
-    (B + B*K of them) and the pairs ``chunk`` at a time per anchor, by the net's
+    (B + B*K of them) and the pairs ``chunk`` at a time, by the net's
     ``pair_distances`` (equal to its forward pass, see ``pairwise_candidate_distances``). The
     net runs in eval mode under ``inference_mode``; its mode is restored afterwards.
     """
@@ -257,7 +255,7 @@ class Model(Base_ModelClass):
         qd = getattr(self.motifdist_config, "query_dims", None)
         kd = getattr(self.motifdist_config, "key_dims", None)
         return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
-                                           chunk=getattr(self.config, "distance_chunk", DEFAULT_DISTANCE_CHUNK))
+                                           chunk=getattr(self.config, "distance_chunk", None))
 
     def embed(self, signals: torch.Tensor) -> torch.Tensor:
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
