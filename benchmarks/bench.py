@@ -432,7 +432,10 @@ def machine(device) -> dict:
 def run_child(name: str, args) -> dict:
     import torch
 
+    from relcon.utils.memory import configure_allocator
     from relcon.utils.utils import select_device
+
+    configure_allocator()  # as run_exp.py does
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -149,6 +149,9 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
 
 
 def main(argv=None) -> int:
+    from relcon.utils.memory import configure_allocator
+
+    configure_allocator()  # steady peak memory on CPU (relcon/utils/memory.py)
     args = build_parser().parse_args(argv)
     args.overrides = [item for group in args.overrides for item in group]
     warnings.filterwarnings("ignore", message=".*padding='same' with even kernel.*")

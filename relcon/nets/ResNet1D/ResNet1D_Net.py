@@ -14,7 +14,8 @@ How it is computed (same parameters and results up to float32 rounding):
     rectified input of the convolution there (two elementwise passes), instead of keeping the
     ReLU output and a zero-padded copy of it: activation memory per block drops from about six
     feature maps to two. "same" padding of even kernels (1 left, 2 right for k = 4) is done
-    inside that step, so the padded copy is never stored either.
+    inside that step, so the padded copy is never stored either. The stem's BN -> ReLU ->
+    max-pool is one such step too (``BNReLUMaxPool``).
   * ``channels_last`` (default: on CPU tensors) runs the convolutions as 2-D ones over
     (B, C, 1, T) tensors in channels-last memory, which oneDNN computes 1.3-1.8x faster than
     the 1-D layout on CPU.
@@ -65,6 +66,20 @@ def _batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
                         bn.training or bn.running_mean is None, momentum, bn.eps)
 
 
+def _padded(like: torch.Tensor, pad: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An uninitialised buffer shaped like ``like`` with ``pad`` zero columns added on the time
+    axis (same memory layout), and the view of its interior: writing into the view replaces
+    ``F.pad``'s zero-fill and copy of the whole map."""
+    left, right = pad
+    fmt = torch.channels_last if like.ndim == 4 and like.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+    buffer = torch.empty((*like.shape[:-1], like.shape[-1] + left + right), device=like.device, dtype=like.dtype,
+                         memory_format=fmt)
+    buffer[..., :left].zero_()
+    buffer[..., buffer.shape[-1] - right:].zero_()
+    return buffer, buffer[..., left:left + like.shape[-1]]
+
+
 class BNReLUConv(torch.autograd.Function):
     """conv(relu(batchnorm(x))) with zero padding, saving only x and the batch statistics."""
 
@@ -74,8 +89,12 @@ class BNReLUConv(torch.autograd.Function):
         # Batch statistics, as in training mode; the running statistics are updated in place.
         y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
                                                                      True, momentum, eps)
-        out = torch.ops.aten.convolution(F.pad(y.relu_(), pad), conv_weight, conv_bias, stride, [0] * len(stride),
-                                         dilation, False, [0] * len(stride), 1)
+        y_padded, interior = _padded(y, pad)
+        torch.clamp_min(y, 0.0, out=interior)  # relu(y) written straight into the padded input
+        del y
+        dims = len(stride)
+        out = torch.ops.aten.convolution(y_padded, conv_weight, conv_bias, stride, [0] * dims, dilation, False,
+                                         [0] * dims, 1)
         ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, save_mean, save_invstd)
         ctx.pad, ctx.stride, ctx.dilation, ctx.eps = pad, stride, dilation, eps
         ctx.has_conv_bias = conv_bias is not None
@@ -88,17 +107,63 @@ class BNReLUConv(torch.autograd.Function):
         # The forward's relu(bn(x)), recomputed the way the CPU batch-norm kernel forms it: x * a + b.
         alpha = save_invstd * bn_weight
         beta = bn_bias - save_mean * alpha
-        y = torch.addcmul(beta.view(shape), x, alpha.view(shape)).relu_()
+        y_padded, y = _padded(x, ctx.pad)
+        torch.addcmul(beta.view(shape), x, alpha.view(shape), out=y).relu_()
         dims = len(ctx.stride)
         grad_yp, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out, F.pad(y, ctx.pad), conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
+            grad_out, y_padded, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
             ctx.stride, [0] * dims, ctx.dilation, False, [0] * dims, 1, [True, True, ctx.has_conv_bias])
         left, right = ctx.pad
         grad_y = torch.ops.aten.threshold_backward(grad_yp[..., left:grad_yp.shape[-1] - right], y, 0)
-        del grad_yp, y  # lowers the peak: backward of the last block is when every activation is alive
+        del grad_yp, y, y_padded  # lowers the peak: the last block's backward sees every activation alive
         grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
             grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
         return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, grad_w, grad_b, None, None, None
+
+
+class BNReLUMaxPool(torch.autograd.Function):
+    """maxpool(relu(batchnorm(x))) over time (the stem), saving only x and the batch statistics:
+    the rectified map and the pooling indices are recomputed in backward."""
+
+    @staticmethod
+    def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, pool):
+        y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
+                                                                     True, momentum, eps)
+        out = _max_pool(y.relu_(), pool)[0]
+        ctx.save_for_backward(x, bn_weight, bn_bias, save_mean, save_invstd)
+        ctx.eps, ctx.pool = eps, pool
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, bn_weight, bn_bias, save_mean, save_invstd = ctx.saved_tensors
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        alpha = save_invstd * bn_weight
+        y = torch.addcmul((bn_bias - save_mean * alpha).view(shape), x, alpha.view(shape)).relu_()
+        _, indices = _max_pool(y, ctx.pool)
+        grad_y = _max_pool_backward(grad_out, y, indices, ctx.pool)
+        grad_y = torch.ops.aten.threshold_backward(grad_y, y, 0)
+        del y, indices
+        grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
+            grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
+        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, None
+
+
+def _max_pool(y: torch.Tensor, pool: nn.MaxPool1d):
+    """(max-pooled over time, indices) for y (B, C, T) or (B, C, 1, T)."""
+    y4 = y if y.ndim == 4 else y.unsqueeze(2)
+    out, indices = torch.ops.aten.max_pool2d_with_indices(y4, [1, pool.kernel_size], [1, pool.stride],
+                                                          [0, pool.padding], [1, pool.dilation], pool.ceil_mode)
+    return (out, indices) if y.ndim == 4 else (out.squeeze(2), indices)
+
+
+def _max_pool_backward(grad_out: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, pool: nn.MaxPool1d):
+    grad4 = grad_out if y.ndim == 4 else grad_out.unsqueeze(2)
+    y4 = y if y.ndim == 4 else y.unsqueeze(2)
+    grad = torch.ops.aten.max_pool2d_with_indices_backward(grad4, y4, [1, pool.kernel_size], [1, pool.stride],
+                                                           [0, pool.padding], [1, pool.dilation], pool.ceil_mode,
+                                                           indices)
+    return grad if y.ndim == 4 else grad.squeeze(2)
 
 
 def _conv(x: torch.Tensor, weight, bias, stride, dilation, pad=(0, 0)) -> torch.Tensor:
@@ -194,12 +259,12 @@ class Net(nn.Module):
         stem, pool = self.first_block_conv, self.first_block_maxpool
         weight, stride, dilation = _conv_args(stem, x.ndim)
         out = _conv(x, weight, stem.bias, stride, dilation, _same_padding(stem))
-        out = self.first_block_relu(_batch_norm(self.first_block_bn, out))
-        if x.ndim == 3:
-            out = pool(out)
+        bn = self.first_block_bn
+        if bn.training and bn.track_running_stats and bn.running_mean is not None and torch.is_grad_enabled():
+            out = BNReLUMaxPool.apply(out, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
+                                      pool)
         else:
-            out = F.max_pool2d(out, (1, pool.kernel_size), (1, pool.stride), (0, pool.padding), (1, pool.dilation),
-                               ceil_mode=pool.ceil_mode)
+            out = _max_pool(_batch_norm(bn, out).relu_(), pool)[0]
         for block in self.basicblock_list:
             out = block(out)
         # (B, C, T') or (B, C, 1, T') -> (B, C)
