@@ -426,6 +426,7 @@ def machine(device) -> dict:
         info["cpu"] = platform.processor()
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+    info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "(runtime default)")
     return info
 
 
@@ -464,6 +465,11 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="encoder layout in relcon_step (auto: channels-last on CPU only)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--omp-wait-policy", choices=["default", "passive"], default="default",
+                   help="OpenMP threads sleep while waiting (passive) or spin (the runtime's default). Spinning "
+                        "is fastest on idle cores but collapses when other processes share them (10-20x slower "
+                        "elementwise ops measured on a busy 2-core machine); an OMP_WAIT_POLICY already in the "
+                        "environment wins")
     p.add_argument("--json", default=None, help="output file (default benchmarks/out/bench-<device>.json)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -491,7 +497,10 @@ def main(argv=None) -> int:
         print(f"[bench] {name} ...", flush=True)
         t0 = time.time()
         cmd = [sys.executable, str(Path(__file__).resolve()), *passthrough, "--child", name, "--child-out", child_out]
-        proc = subprocess.run(cmd)
+        env = dict(os.environ)
+        if args.omp_wait_policy == "passive":
+            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        proc = subprocess.run(cmd, env=env)
         if proc.returncode != 0:
             print(f"[bench] {name} failed (exit {proc.returncode})", file=sys.stderr)
             results[name] = {"error": f"exit {proc.returncode}"}

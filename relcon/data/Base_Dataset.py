@@ -304,6 +304,31 @@ def seeded_rng(seed: int, stream: int, epoch: int, index: int) -> np.random.Gene
     return np.random.default_rng((int(seed) % (2**32), int(stream), int(epoch), int(index)))
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele et al., 2014) on a uint64 array: a bijective mix whose
+    outputs for consecutive inputs pass statistical tests of independence."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def hashed_uniform_keys(seed: int, stream: int, epoch: int, items, width: int) -> np.ndarray:
+    """(len(items), width) uint64 keys, each a pure function of (seed, stream, epoch, item, column),
+    independent and uniform for all practical purposes: a whole batch's random draws in a few
+    vectorised passes (``seeded_rng`` builds a generator per sample, ~30 us each)."""
+    items = np.asarray(items, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        base = np.full(len(items), int(seed) % (2**64), dtype=np.uint64)
+        for value in (stream, epoch):
+            base = _splitmix64(base + _GOLDEN + np.uint64(int(value) % (2**64)))
+        base = _splitmix64(base + _GOLDEN + items)
+        columns = np.arange(1, width + 1, dtype=np.uint64) * _GOLDEN
+        return _splitmix64(base[:, None] + columns[None, :])
+
+
 class SegmentDataset(torch.utils.data.Dataset):
     """One segment per item: ``{"signal": (T, C) float32, "index": file id, "filepath": str}``.
 
@@ -346,6 +371,15 @@ class SegmentDataset(torch.utils.data.Dataset):
             return fid, self.index.folder_id(fid)
         j = int(np.searchsorted(self._first_item, item, side="right")) - 1
         return int(self._first_id[j] + item - self._first_item[j]), int(self._folders[j])
+
+    def locate_many(self, items) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids, folder ids) of ``items``, as (n,) int64 arrays."""
+        items = np.asarray(items, dtype=np.int64)
+        if self.file_ids is not None:
+            fids = self.file_ids[items]
+            return fids, np.searchsorted(self.index.offsets, fids, side="right") - 1
+        j = np.searchsorted(self._first_item, items, side="right") - 1
+        return self._first_id[j] + items - self._first_item[j], self._folders[j]
 
     def file_id(self, item: int) -> int:
         return self.locate(item)[0]

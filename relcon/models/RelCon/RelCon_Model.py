@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex
+from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex, hashed_uniform_keys
 from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
                                       load_state_dict_strict, make_loader)
 
@@ -141,9 +141,10 @@ class WithinUserCandidateDataset(SegmentDataset):
     """Anchors with K within-user candidates drawn from the anchor's own folder.
 
     Items: ``signal`` (T, C), ``withinuser_cand_signals`` (K, T, C), ``withinuser_cand_index``
-    (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they come
-    from the sample's own seeded generator. Folders with fewer than K + 1 segments are left out.
-    In the packed layout the anchor and its candidates are one read from one array.
+    (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they are a
+    pure function of (seed, train/val, epoch, item) (``draw_many``). Folders with fewer than
+    K + 1 segments are left out. In the packed layout the anchor and its candidates are one
+    read from one array.
     """
 
     def __init__(self, index: SegmentIndex, withinuser_cands: int, seed: int = 0, train: bool = True):
@@ -161,15 +162,29 @@ class WithinUserCandidateDataset(SegmentDataset):
         self.left_out_segments = int(sizes[~keep].sum())
         super().__init__(index, seed=seed, train=train, folders=np.flatnonzero(keep))
 
-    def _draw(self, item: int, fid: int, folder: int) -> np.ndarray:
-        first, size = int(self.index.offsets[folder]), int(self.index.offsets[folder + 1] - self.index.offsets[folder])
-        draw = self.rng(item).choice(size - 1, size=self.withinuser_cands, replace=False)
-        draw = draw + (draw >= fid - first)  # skip the anchor itself
-        return first + draw
+    def draw_many(self, items) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(anchor file ids (n,), their folders (n,), candidate file ids (n, K)) of ``items``.
+
+        Each anchor's K candidates are the K siblings with the smallest of one hashed uniform
+        key per sibling (``hashed_uniform_keys`` of seed, stream, epoch, item, sibling): a
+        uniformly random K-subset of the folder without the anchor, in random order, the same
+        for the same (seed, epoch, item) whatever the batch, worker or layout.
+        """
+        k = self.withinuser_cands
+        fids, folders = self.locate_many(items)
+        first = self.index.offsets[folders]
+        siblings = self.index.offsets[folders + 1] - first - 1  # (n,) candidates to choose from
+        epoch = self.epoch if self.stream == 0 else 0
+        keys = hashed_uniform_keys(self.seed, self.stream, epoch, items, int(siblings.max()))  # (n, width)
+        keys[np.arange(keys.shape[1])[None, :] >= siblings[:, None]] = np.iinfo(np.uint64).max  # no such sibling
+        pick = np.argpartition(keys, k - 1, axis=1)[:, :k]  # the k smallest keys, unordered
+        pick = np.take_along_axis(pick, np.take_along_axis(keys, pick, axis=1).argsort(axis=1), axis=1)
+        pick += pick >= (fids - first)[:, None]  # sibling number -> position in the folder, past the anchor
+        return fids, folders, first[:, None] + pick
 
     def draw_candidates(self, item: int) -> np.ndarray:
         """(K,) file ids of the within-user candidates of ``item``."""
-        return self._draw(item, *self.locate(item))
+        return self.draw_many([item])[2][0]
 
     def __getitem__(self, item: int) -> dict:
         batch = self.__getitems__([item])
@@ -178,21 +193,19 @@ class WithinUserCandidateDataset(SegmentDataset):
     def __getitems__(self, items) -> dict:
         """A collated batch of ``items``: one read per anchor for the anchor and its candidates."""
         k, shape = self.withinuser_cands, self.expected_shape
-        ids = np.empty((len(items), 1 + k), dtype=np.int64)
+        fids, folders, cand_ids = self.draw_many(items)
+        ids = np.concatenate([fids[:, None], cand_ids], axis=1)  # (n, 1+K)
         anchors = np.empty((len(items), *shape), dtype=np.float32)
         cands = np.empty((len(items), k, *shape), dtype=np.float32)
-        for row, item in enumerate(items):
-            fid, folder = self.locate(item)
-            ids[row, 0] = fid
-            ids[row, 1:] = self._draw(item, fid, folder)
-            signals = self.index.read_many(ids[row], shape, folder=folder, check=False)  # (1+K, T, C)
+        for row in range(len(items)):
+            signals = self.index.read_many(ids[row], shape, folder=int(folders[row]), check=False)  # (1+K, T, C)
             anchors[row], cands[row] = signals[0], signals[1:]
-        self.index.check_finite(anchors, ids[:, 0])
-        self.index.check_finite(cands.reshape(-1, *shape), ids[:, 1:])
-        return {"signal": torch.from_numpy(anchors), "index": torch.from_numpy(ids[:, 0].copy()),
-                "filepath": [self.index.path(int(i)) for i in ids[:, 0]],
+        self.index.check_finite(anchors, fids)
+        self.index.check_finite(cands.reshape(-1, *shape), cand_ids)
+        return {"signal": torch.from_numpy(anchors), "index": torch.from_numpy(fids),
+                "filepath": [self.index.path(int(i)) for i in fids],
                 "withinuser_cand_signals": torch.from_numpy(cands),
-                "withinuser_cand_index": torch.from_numpy(ids[:, 1:].copy())}
+                "withinuser_cand_index": torch.from_numpy(cand_ids)}
 
 
 # ----------------------------------------------------------------------------- trainer
