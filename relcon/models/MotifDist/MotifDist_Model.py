@@ -50,8 +50,9 @@ class Model(Base_ModelClass):
                            pin_memory=self.device.type == "cuda")
 
     def _inputs(self, batch):
-        query = batch["signal"][:, :, self.config.query_dims].to(self.device, non_blocking=True)
-        key = batch["aug_signal"][:, :, self.config.key_dims].to(self.device, non_blocking=True)
+        # Copy first, select after: the loader's pinned batches then copy asynchronously.
+        query = batch["signal"].to(self.device, non_blocking=True)[:, :, self.config.query_dims]
+        key = batch["aug_signal"].to(self.device, non_blocking=True)[:, :, self.config.key_dims]
         return query, key
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
