@@ -303,7 +303,9 @@ def test_non_finite_loss(monkeypatch, world):
     rc, out, err = run(monkeypatch, world, *MD)
     assert rc == 1 and "Traceback" not in err
     run_dir = tmp_path / "out" / "kill_motifdist"
-    assert f"training loss is inf at epoch 0, step 2 of run {run_dir} (this batch's files: " in err
+    # 1e30 overflows float32 to inf; the instance norm of an inf row makes it inf or nan.
+    assert any(f"training loss is {v} at epoch 0, step 2 of run {run_dir} (this batch's files: " in err
+               for v in ("inf", "nan"))
     assert bad in err
     assert f"The last good checkpoint is kept: {run_dir / 'checkpoint_latest.pkl'} (epoch 0, step 2)" in err
     assert "learning rate" in err and "bad data file" in err

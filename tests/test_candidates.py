@@ -66,3 +66,22 @@ def test_empty_tree_and_mixed_lengths(tmp_path):
     with pytest.raises(DataError, match=r"ts_3.npy: shape \(200, 3\) found; expected \(256, 3\)"):
         for i in range(len(ds)):
             ds[i]
+
+
+def test_draws_are_uniform_subsets_in_random_order(tmp_path):
+    index = SegmentIndex.scan(write_tree(tmp_path / "t", subjects=(1, 0, 0), hours=1, segments=10) / "train")
+    ds = WithinUserCandidateDataset(index, 4, seed=11)
+    epochs = 3000
+    draws = []
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        draws.append(ds.draw_many([3])[2][0])
+    draws = np.array(draws)  # (epochs, K)
+    assert (draws != 3).all() and all(len(set(d)) == 4 for d in draws)
+    # each of the 9 siblings: in the subset with probability 4/9, first with probability 1/9
+    for counts, p in ((np.bincount(draws.ravel(), minlength=10), 4 / 9), (np.bincount(draws[:, 0], minlength=10), 1 / 9)):
+        expected, sd = epochs * p, np.sqrt(epochs * p * (1 - p))
+        assert counts[3] == 0 and np.abs(np.delete(counts, 3) - expected).max() < 5 * sd, counts
+    # a batch draws what the items draw one by one
+    batch = ds.draw_many([0, 5, 3])[2]
+    np.testing.assert_array_equal(batch[1], ds.draw_candidates(5))

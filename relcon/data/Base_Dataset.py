@@ -4,12 +4,15 @@ Pre-training data is a tree of segments ``<split>/<subject>/<hour>/*.npy``, each
 array (T, C): 2.56 s of 3-axis accelerometry at 100 Hz is (256, 3). The parent folder of a
 segment (the subject-hour) is the unit of "same user" for RelCon's within-user candidates.
 
-The tree is indexed once (sorted, so the order does not depend on the file system); loaders
-never list folders per sample.
+The tree is indexed once (sorted, so the order does not depend on the file system) and the
+index is cached next to the tree until the tree changes; loaders never list folders per sample.
+The same data can be packed into one memory-mapped array per subject-hour
+(``relcon/data/packed.py``), which every loader reads transparently.
 """
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,48 +80,229 @@ def load_segment(path, expected_shape: tuple | None = None, shape_source: str | 
     return array.astype(np.float32, copy=False)
 
 
+# ---------------------------------------------------------------- the segment index
+INDEX_CACHE_VERSION = 1
+# Directories modified this recently may still be changing (and a file system's timestamps can
+# be coarse): an index that saw one is used but not cached.
+RACY_SECONDS = 2.0
+
+
+def scan_segment_files(root: Path) -> tuple[list[str], list[list[str]], dict]:
+    """Folders holding ``*.npy`` files below ``root`` (relative posix paths, ordered by path + "/"
+    so that ids follow the sorted order of the full file paths), their sorted file names, and
+    ``{relative dir: mtime_ns}`` of every directory visited."""
+    folders, names, mtimes = [], [], {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = Path(dirpath).relative_to(root).as_posix()
+        mtimes[rel] = os.stat(dirpath).st_mtime_ns
+        files = sorted(n for n in filenames if n.endswith(".npy"))
+        if files:
+            folders.append(rel)
+            names.append(files)
+    order = sorted(range(len(folders)), key=lambda i: "" if folders[i] == "." else folders[i] + "/")
+    return [folders[i] for i in order], [names[i] for i in order], mtimes
+
+
+def index_cache_path(root) -> Path:
+    """Where the index of the tree ``root`` is cached: a hidden file next to the tree (not inside
+    it, where writing would itself change the tree)."""
+    root = Path(root).resolve()
+    return root.parent / f".{root.name}.segment_index.npz"
+
+
+def _cache_enabled() -> bool:
+    return os.environ.get("RELCON_INDEX_CACHE", "1") != "0"
+
+
+def _load_index_cache(root: Path):
+    """(folders, counts, names) from a cache that still matches the tree, else None."""
+    path = index_cache_path(root)
+    try:
+        with np.load(path, allow_pickle=False) as cache:
+            if int(cache["version"]) != INDEX_CACHE_VERSION or str(cache["root"]) != str(root):
+                return None
+            for rel, mtime in zip(cache["dirs"].tolist(), cache["dir_mtimes"].tolist()):
+                if os.stat(root / rel).st_mtime_ns != mtime:
+                    return None  # something was added, removed or renamed there
+            return cache["folders"].tolist(), cache["counts"], cache["names"].tolist()
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_index_cache(root: Path, folders, names, mtimes: dict, scan_started_ns: int) -> bool:
+    from relcon.utils.io import atomic_write
+
+    if max(mtimes.values()) >= scan_started_ns - int(RACY_SECONDS * 1e9):
+        return False  # the tree is being written right now
+    path = index_cache_path(root)
+    if not os.access(path.parent, os.W_OK):
+        return False  # a read-only tree is indexed in memory, every time
+    try:
+        with atomic_write(path, "wb") as f:
+            np.savez(f, version=INDEX_CACHE_VERSION, root=str(root),
+                     dirs=np.array(list(mtimes), dtype=str), dir_mtimes=np.array(list(mtimes.values()), dtype=np.int64),
+                     folders=np.array(folders, dtype=str), counts=np.array([len(n) for n in names], dtype=np.int64),
+                     names=np.array([n for group in names for n in group], dtype=str))
+    except OSError:
+        return False
+    return True
+
+
 class SegmentIndex:
-    """Sorted index of the ``*.npy`` segments below ``root``, grouped by parent folder.
+    """Sorted index of the segments below ``root``, grouped by subject-hour folder.
+
+    Two layouts hold the same data (``relcon/data/packed.py``): the reference's one file per
+    segment, ``<subject>/<hour>/<name>.npy`` (T, C), and the packed one array per folder,
+    ``<subject>/<hour>.npy`` (n, T, C) with a manifest. Segment ids run folder by folder (folders
+    sorted by path, files by name), identically in both; the ids of folder f are
+    ``offsets[f] <= id < offsets[f + 1]``.
 
     Attributes:
-        files: list of file paths (str), sorted.
-        folder_of: (n_files,) int64, the folder id of each file.
-        folders: list of folder paths (str).
-        folder_members: list of (n_in_folder,) int64 arrays of file ids.
+        root: the indexed folder (str). layout: ``"files"`` or ``"packed"``.
+        folders: list of folder paths (str): directories, or packed arrays.
+        offsets: (n_folders + 1,) int64.
+        from_cache: whether a files-layout index came from its cache (``index_cache_path``).
+    Per-segment views (``files``, ``folder_of``, ``folder_members``) are built on first use;
+    the loaders do not need them, so their cost stays independent of the dataset's size.
     """
 
-    def __init__(self, root, files: list[str]):
+    def __init__(self, root, folders: list[str], counts, names: list[str] | None = None, packed=None):
         self.root = str(root)
-        self.files = files
-        parents = [os.path.dirname(f) for f in files]
-        self.folders = sorted(set(parents))
-        folder_id = {f: i for i, f in enumerate(self.folders)}
-        self.folder_of = np.fromiter((folder_id[p] for p in parents), dtype=np.int64, count=len(files))
-        order = np.argsort(self.folder_of, kind="stable")
-        counts = np.bincount(self.folder_of, minlength=len(self.folders))
-        self.folder_members = np.split(order, np.cumsum(counts)[:-1]) if len(files) else []
+        self.folders = list(folders)
+        counts = np.asarray(counts, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.names = names  # files layout: file name of each id
+        self.packed = packed  # packed layout: a relcon.data.packed.PackedArrays
+        self.layout = "packed" if packed is not None else "files"
+        self.from_cache = False
+        self._files = self._folder_of = self._members = None
 
+    # ---- building
     @classmethod
-    def scan(cls, root) -> "SegmentIndex":
+    def scan(cls, root, cache: bool = True) -> "SegmentIndex":
+        """Index ``root``: a packed tree if a manifest at or above it lists arrays below it, else
+        the ``*.npy`` files below it (from the cached index while the tree is unchanged; the
+        cache is checked with one ``stat`` per directory, not by listing the files)."""
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"data folder {root} does not exist")
-        files = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            files.extend(os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith(".npy"))
-        files.sort()
-        return cls(root, files)
+        packed = cls._scan_packed(root)
+        if packed is not None:
+            return packed
+        root = root.resolve()
+        use_cache = cache and _cache_enabled()
+        cached = _load_index_cache(root) if use_cache else None
+        if cached is not None:
+            folders, counts, names = cached
+            index = cls(root, [str(root / f) for f in folders], counts, names)
+            index.from_cache = True
+            return index
+        started = time.time_ns()
+        folders, names, mtimes = scan_segment_files(root)
+        if use_cache and folders:
+            _save_index_cache(root, folders, names, mtimes, started)
+        return cls(root, [str(root / f) for f in folders], [len(n) for n in names], [n for g in names for n in g])
 
+    @classmethod
+    def _scan_packed(cls, root: Path):
+        from relcon.data import packed
+
+        found = packed.find_manifest(root)
+        if found is None:
+            return None
+        path, rel = found
+        manifest = packed.read_manifest(path)
+        prefix = "" if rel == "" else rel + "/"
+        keep = [i for i, a in enumerate(manifest["arrays"]) if a.startswith(prefix)]
+        if not keep:
+            return None
+        arrays = [str(path.parent / manifest["arrays"][i]) for i in keep]
+        counts = np.array([manifest["counts"][i] for i in keep], dtype=np.int64)
+        store = packed.PackedArrays(arrays, counts, manifest["segment_shape"], manifest["dtype"])
+        return cls(root.resolve(), arrays, counts, packed=store)
+
+    # ---- sizes and membership
     def __len__(self) -> int:
-        return len(self.files)
-
-    def read(self, file_id: int, expected_shape: tuple | None = None, shape_source: str | None = None) -> np.ndarray:
-        """Segment ``file_id`` as float32 (T, C), validated (see ``load_segment``)."""
-        return load_segment(self.files[file_id], expected_shape, shape_source)
+        return int(self.offsets[-1])
 
     def folder_sizes(self) -> np.ndarray:
-        return np.array([len(m) for m in self.folder_members], dtype=np.int64)
+        return np.diff(self.offsets)
+
+    def folder_id(self, file_id: int) -> int:
+        return int(np.searchsorted(self.offsets, file_id, side="right")) - 1
+
+    @property
+    def folder_of(self) -> np.ndarray:
+        """(n_files,) int64 folder id of each segment."""
+        if self._folder_of is None:
+            self._folder_of = np.repeat(np.arange(len(self.folders), dtype=np.int64), self.folder_sizes())
+        return self._folder_of
+
+    @property
+    def folder_members(self) -> list:
+        """Per folder, the (n_in_folder,) int64 ids of its segments."""
+        if self._members is None:
+            self._members = [np.arange(a, b, dtype=np.int64) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        return self._members
+
+    @property
+    def files(self) -> list[str]:
+        """Where each segment lives: a file path, or ``<packed array>[<row>]``."""
+        if self._files is None:
+            self._files = [self.path(i) for i in range(len(self))]
+        return self._files
+
+    def path(self, file_id: int) -> str:
+        folder = self.folder_id(file_id)
+        if self.packed is not None:
+            return f"{self.folders[folder]}[{file_id - int(self.offsets[folder])}]"
+        return os.path.join(self.folders[folder], self.names[file_id])
+
+    # ---- reading
+    def read(self, file_id: int, expected_shape: tuple | None = None, shape_source: str | None = None) -> np.ndarray:
+        """Segment ``file_id`` as float32 (T, C), validated (see ``load_segment``; ``shape_source``
+        names the segment that fixed ``expected_shape``)."""
+        if self.packed is None:
+            return load_segment(self.path(file_id), expected_shape, shape_source)
+        return self.read_many(np.array([file_id]), expected_shape, shape_source=shape_source)[0]
+
+    def read_many(self, file_ids, expected_shape: tuple | None = None, folder: int | None = None,
+                  out: np.ndarray | None = None, check: bool = True, shape_source: str | None = None) -> np.ndarray:
+        """Segments ``file_ids`` as float32 (n, T, C), validated, into ``out`` if given. Packed:
+        one read per folder; ``folder`` says they all lie in that one (an anchor and its
+        within-user candidates). ``check=False`` leaves the finiteness check to the caller
+        (``check_finite``), e.g. once per batch."""
+        file_ids = np.asarray(file_ids, dtype=np.int64)
+        if self.packed is None:
+            stacked = np.stack([self.read(int(i), expected_shape, shape_source) for i in file_ids])
+            if out is None:
+                return stacked
+            out[...] = stacked
+            return out
+        if expected_shape is not None and tuple(expected_shape) != self.packed.segment_shape:
+            raise DataError(f"{self.root}: packed segments are {self.packed.segment_shape}; expected "
+                            f"{tuple(expected_shape)}")
+        if folder is not None:
+            out = self.packed.rows(folder, file_ids - self.offsets[folder], out)
+        else:
+            folders = np.searchsorted(self.offsets, file_ids, side="right") - 1
+            if out is None:
+                out = np.empty((len(file_ids), *self.packed.segment_shape), dtype=self.packed.dtype)
+            for f in np.unique(folders):
+                sel = folders == f
+                out[sel] = self.packed.rows(int(f), file_ids[sel] - self.offsets[f])
+        if check:
+            self.check_finite(out, file_ids)
+        return out
+
+    def check_finite(self, segments: np.ndarray, file_ids) -> None:
+        """DataError naming the segment if ``segments`` (n, T, C) of ``file_ids`` hold a NaN/inf."""
+        if not np.isfinite(segments).all():
+            bad = np.argwhere(~np.isfinite(segments))[0]
+            where = self.path(int(np.asarray(file_ids).reshape(-1)[bad[0]]))
+            raise DataError(f"{where}: non-finite value {segments[tuple(bad)]} at (time={bad[1]}, channel={bad[2]}); "
+                            f"expected finite numbers")
 
 
 def seeded_rng(seed: int, stream: int, epoch: int, index: int) -> np.random.Generator:
@@ -130,24 +314,60 @@ def seeded_rng(seed: int, stream: int, epoch: int, index: int) -> np.random.Gene
     return np.random.default_rng((int(seed) % (2**32), int(stream), int(epoch), int(index)))
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele et al., 2014) on a uint64 array: a bijective mix whose
+    outputs for consecutive inputs pass statistical tests of independence."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def hashed_uniform_keys(seed: int, stream: int, epoch: int, items, width: int) -> np.ndarray:
+    """(len(items), width) uint64 keys, each a pure function of (seed, stream, epoch, item, column),
+    independent and uniform for all practical purposes: a whole batch's random draws in a few
+    vectorised passes (``seeded_rng`` builds a generator per sample, ~30 us each)."""
+    items = np.asarray(items, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        base = np.full(len(items), int(seed) % (2**64), dtype=np.uint64)
+        for value in (stream, epoch):
+            base = _splitmix64(base + _GOLDEN + np.uint64(int(value) % (2**64)))
+        base = _splitmix64(base + _GOLDEN + items)
+        columns = np.arange(1, width + 1, dtype=np.uint64) * _GOLDEN
+        return _splitmix64(base[:, None] + columns[None, :])
+
+
 class SegmentDataset(torch.utils.data.Dataset):
     """One segment per item: ``{"signal": (T, C) float32, "index": file id, "filepath": str}``.
 
-    ``set_epoch`` must be called before iterating so that per-sample random draws (in
-    subclasses) differ between epochs; validation uses ``stream=1`` and a fixed epoch.
+    Items are the segments of ``folders`` (folder ids; default all), in id order, or the
+    explicit ``file_ids``. ``set_epoch`` must be called before iterating so that per-sample
+    random draws (in subclasses) differ between epochs; validation uses ``stream=1`` and a
+    fixed epoch. An item costs the same whatever the dataset's size (a binary search over
+    folders, no per-segment tables).
     """
 
-    def __init__(self, index: SegmentIndex, seed: int = 0, train: bool = True, file_ids=None):
+    def __init__(self, index: SegmentIndex, seed: int = 0, train: bool = True, file_ids=None, folders=None):
         self.index = index
         self.seed = seed
         self.stream = 0 if train else 1
         self.epoch = 0
-        self.file_ids = np.arange(len(index), dtype=np.int64) if file_ids is None else np.asarray(file_ids)
-        if len(self.file_ids) == 0:
+        if file_ids is not None:
+            self.file_ids = np.asarray(file_ids, dtype=np.int64)
+            self._n = len(self.file_ids)
+        else:
+            self.file_ids = None
+            self._folders = np.arange(len(index.folders)) if folders is None else np.asarray(folders, dtype=np.int64)
+            self._first_id = index.offsets[self._folders]  # first segment id of each selected folder
+            self._first_item = np.concatenate([[0], np.cumsum(index.folder_sizes()[self._folders])])
+            self._n = int(self._first_item[-1])
+        if self._n == 0:
             raise DataError(f"{index.root}: no .npy segments found; expected <subject>/<hour>/*.npy files")
         # The first segment fixes the shape every other segment must have.
-        self.shape_source = index.files[int(self.file_ids[0])]
-        self.expected_shape = tuple(index.read(int(self.file_ids[0])).shape)
+        self.shape_source = index.path(self.file_id(0))
+        self.expected_shape = tuple(index.read(self.file_id(0)).shape)
 
     def check_channels(self, needed: int, what: str, exact: bool = False) -> None:
         """Fail before training when the segments have fewer (or, ``exact``, other) channels than needed."""
@@ -162,15 +382,47 @@ class SegmentDataset(torch.utils.data.Dataset):
     def rng(self, item: int) -> np.random.Generator:
         return seeded_rng(self.seed, self.stream, self.epoch if self.stream == 0 else 0, item)
 
+    def locate(self, item: int) -> tuple[int, int]:
+        """(file id, folder id) of ``item``."""
+        if self.file_ids is not None:
+            fid = int(self.file_ids[item])
+            return fid, self.index.folder_id(fid)
+        j = int(np.searchsorted(self._first_item, item, side="right")) - 1
+        return int(self._first_id[j] + item - self._first_item[j]), int(self._folders[j])
+
+    def locate_many(self, items) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids, folder ids) of ``items``, as (n,) int64 arrays."""
+        items = np.asarray(items, dtype=np.int64)
+        if self.file_ids is not None:
+            fids = self.file_ids[items]
+            return fids, np.searchsorted(self.index.offsets, fids, side="right") - 1
+        j = np.searchsorted(self._first_item, items, side="right") - 1
+        return self._first_id[j] + items - self._first_item[j], self._folders[j]
+
+    def file_id(self, item: int) -> int:
+        return self.locate(item)[0]
+
     def load(self, file_id: int) -> np.ndarray:
         return self.index.read(int(file_id), self.expected_shape, self.shape_source)
 
     def __len__(self) -> int:
-        return len(self.file_ids)
+        return self._n
 
     def __getitem__(self, item: int) -> dict:
-        fid = int(self.file_ids[item])
-        return {"signal": torch.from_numpy(self.load(fid)), "index": fid, "filepath": self.index.files[fid]}
+        fid = self.file_id(item)
+        return {"signal": torch.from_numpy(self.load(fid)), "index": fid, "filepath": self.index.path(fid)}
+
+    # The DataLoader fetches whole batches through __getitems__ (with ``collate_batch`` as its
+    # collate_fn, see ``make_loader``): subclasses can read a batch at once.
+    returns_batches = True
+
+    def __getitems__(self, items) -> dict:
+        return torch.utils.data.default_collate([self[i] for i in items])
+
+
+def collate_batch(batch):
+    """collate_fn for datasets whose ``__getitems__`` already returns a collated batch."""
+    return batch
 
 
 def ssl_split_folders(data_config: SSLDataConfig) -> dict:

@@ -19,8 +19,16 @@ import torch
 
 from relcon.experiments import registry
 from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint
+from relcon.utils import distributed
 from relcon.utils.paths import out_dir, resolve_path
-from relcon.utils.utils import count_parameters, printlog, select_device, set_seed
+from relcon.utils.utils import count_parameters, select_device, set_seed
+from relcon.utils.utils import printlog as _printlog
+
+
+def printlog(message: str, run_dir=None) -> None:
+    """Log from the main process only (under torchrun every rank runs this module)."""
+    if distributed.is_main():
+        _printlog(message, run_dir)
 
 
 class RunError(RuntimeError):
@@ -109,7 +117,7 @@ def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
     """Config ``name`` with overrides applied and device set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
-    config.set_device(select_device(device))
+    config.set_device(distributed.init(select_device(device)))  # joins torchrun's process group if any
     config.set_rundir(name)
     if getattr(config, "num_threads", -1) and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
@@ -158,7 +166,8 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
     state = training_state(run_dir, config.epochs)
     if args.retrain and state != "none":
         contents = describe_run(run_dir)
-        moved = move_run_aside(run_dir)
+        moved = move_run_aside(run_dir) if distributed.is_main() else None
+        distributed.barrier()
         if moved is not None:
             # Logged in the new run's folder too, so that it records what it replaced.
             printlog(f"--retrain replaces the previous run {run_dir} ({contents}); it was moved to {moved}", run_dir)
@@ -181,6 +190,9 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
 
 
 def main(argv=None) -> int:
+    from relcon.utils.memory import configure_allocator
+
+    configure_allocator()  # steady peak memory on CPU (relcon/utils/memory.py)
     args = build_parser().parse_args(argv)
     args.overrides = [item for group in args.overrides for item in group]
     warnings.filterwarnings("ignore", message=".*padding='same' with even kernel.*")
@@ -197,15 +209,20 @@ def main(argv=None) -> int:
             return 2
         config = prepare(args.config, args.overrides, args.device, registry_dict)
         log_dir = out_dir(args.config)
-        print(f"Resolved config {args.config}:")
-        print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+        if distributed.is_main():
+            print(f"Resolved config {args.config}:")
+            print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+        if distributed.is_initialized():
+            printlog(f"distributed: {distributed.world_size()} processes ({config.device.type}, "
+                     f"batch_size {config.batch_size} per process)", log_dir)
         train(args.config, config, args, log_dir)
-        if config.eval_configs:
+        if config.eval_configs and distributed.is_main():  # evaluations are single-process
             from relcon.eval.runner import run_evaluations
 
             run_evaluations(args.config, config, args)
             printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
                      f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)
+        distributed.barrier()
         printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
         return 0
     except registry.ConfigError as e:
@@ -217,6 +234,8 @@ def main(argv=None) -> int:
             raise
         print(f"error: {user_message(e)}", file=sys.stderr)
         return 1
+    finally:
+        distributed.cleanup()
 
 
 def user_message(error: BaseException) -> str:

@@ -55,13 +55,14 @@ class Model(Base_ModelClass):
                            pin_memory=self.device.type == "cuda")
 
     def _inputs(self, batch):
-        query = batch["signal"][:, :, self.config.query_dims].to(self.device, non_blocking=True)
-        key = batch["aug_signal"][:, :, self.config.key_dims].to(self.device, non_blocking=True)
+        # Copy first, select after: the loader's pinned batches then copy asynchronously.
+        query = batch["signal"].to(self.device, non_blocking=True)[:, :, self.config.query_dims]
+        key = batch["aug_signal"].to(self.device, non_blocking=True)[:, :, self.config.key_dims]
         return query, key
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
         query, key = self._inputs(batch)
-        return reconstruction_error(self.net, query, key).sum()
+        return reconstruction_error(self.forward_module(), query, key).sum()
 
     def calc_distance(self, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
         """d(anchor_b, candidate_b) for each row b: (B,). Eval mode, no gradients; the net's

@@ -13,12 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex
+from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex, hashed_uniform_keys
 from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
                                       load_state_dict_strict, make_loader)
 
-# Pairs scored per call of the distance net: bounds memory (each pair holds a T x T score map).
-DEFAULT_DISTANCE_CHUNK = 256
 
 
 class RelCon_ModelConfig(Base_ModelConfig):
@@ -28,11 +26,13 @@ class RelCon_ModelConfig(Base_ModelConfig):
         withinuser_cands: K, within-user candidates per anchor.
         tau: temperature of the cosine similarity.
         encoder_dims: channels fed to the encoder (``...`` = all).
-        distance_chunk: pairs per batched distance call (memory bound; no effect on results).
+        distance_chunk: pairs scored per step of the distance net (each holds a 256 KB score
+            map): bounds memory; no effect on results. ``None``: 16 on CPU (cache-sized), 4096 on
+            a GPU (see ``relcon.nets.CrossAttn.CrossAttn_Net.default_pair_chunk``).
     """
 
     def __init__(self, motifdist_expconfig_key: str, withinuser_cands: int, tau=0.1, encoder_dims=...,
-                 distance_chunk: int = DEFAULT_DISTANCE_CHUNK, **kwargs):
+                 distance_chunk: int | None = None, **kwargs):
         super().__init__(model_folder="RelCon", model_file="RelCon_Model", **kwargs)
         self.motifdist_expconfig_key = motifdist_expconfig_key
         self.withinuser_cands = withinuser_cands
@@ -75,30 +75,27 @@ def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torc
 
 
 # ----------------------------------------------------------------------------- distances
-def _pair_ids(bs: int, k: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(anchor id, candidate-sequence id) of every entry of the ((B-1)+K, B) distance matrix,
-    flattened row-major. Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user
-    candidates."""
+def _candidate_ids(bs: int, k: int, device) -> torch.Tensor:
+    """((B-1)+K, B) ids of the candidate sequence of every entry of the distance matrix.
+    Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user candidates."""
     b = torch.arange(bs, device=device)
     inter = (b[None, :] + 1 + torch.arange(bs - 1, device=device)[:, None]) % bs  # (B-1, B)
     within = bs + b[None, :] * k + torch.arange(k, device=device)[:, None]  # (K, B)
-    key_ids = torch.cat([inter, within], dim=0)
-    anchor_ids = b[None, :].expand_as(key_ids)
-    return anchor_ids.reshape(-1), key_ids.reshape(-1)
+    return torch.cat([inter, within], dim=0)
 
 
 def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser_cands: torch.Tensor,
                                 query_dims=None, key_dims=None,
-                                chunk: int = DEFAULT_DISTANCE_CHUNK) -> torch.Tensor:
+                                chunk: int | None = None) -> torch.Tensor:
     """The ((B-1)+K, B) matrix of learned distances from each anchor to its candidates.
 
     Row j < B-1 of column b: d(anchor b, anchor (b+1+j) mod B); row B-1+k: d(anchor b, its k-th
     within-user candidate). anchors (B, T, C), withinuser_cands (B, K, T, C).
 
-    The key/value stacks depend only on the candidate, so they are computed once per distinct
-    candidate sequence (B + B*K of them); the query stack depends on the pair (the anchor is
-    normalised with the candidate's statistics), so it is computed per pair, ``chunk`` pairs at
-    a time. The net runs in eval mode without gradients; its mode is restored afterwards.
+    The candidate side (key/value stacks) is computed once per distinct candidate sequence
+    (B + B*K of them) and the pairs ``chunk`` at a time, by the net's
+    ``pair_distances`` (equal to its forward pass, see ``pairwise_candidate_distances``). The
+    net runs in eval mode under ``inference_mode``; its mode is restored afterwards.
     """
     bs, length, channels = anchors.shape
     k = withinuser_cands.shape[1]
@@ -110,24 +107,10 @@ def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser
             sequences = torch.cat([anchors, withinuser_cands.reshape(bs * k, length, channels)])
             if key_dims is not None:
                 sequences = sequences[:, :, key_dims]
-            means, stds, keys, values = [], [], [], []
-            for start in range(0, len(sequences), chunk):
-                (mean, std), kk, vv = motifdist_net.key_features(sequences[start:start + chunk])
-                means.append(mean), stds.append(std), keys.append(kk), values.append(vv)
-            mean, std = torch.cat(means), torch.cat(stds)  # (S, 1, C)
-            keys, values = torch.cat(keys), torch.cat(values)  # (S, T, E)
-
-            anchor_ids, key_ids = _pair_ids(bs, k, anchors.device)
-            out = torch.empty(len(key_ids), device=anchors.device, dtype=anchors.dtype)
-            for start in range(0, len(key_ids), chunk):
-                a, c = anchor_ids[start:start + chunk], key_ids[start:start + chunk]
-                stats = (mean[c], std[c])
-                query = queries[a]  # (P, T, Cq)
-                q = motifdist_net.query_features(query, stats)
-                attended, _ = motifdist_net.attend(q, keys[c], values[c])
-                reconstruction = motifdist_net.reconstruct(attended, stats)
-                out[start:start + chunk] = torch.square(reconstruction - query).sum(dim=(1, 2))
-        return out.view(bs - 1 + k, bs).clone()
+            key_ids = _candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
+            out = motifdist_net.pair_distances(queries.contiguous(), sequences.contiguous(),
+                                               key_ids.t().contiguous(), chunk=chunk)  # (B, (B-1)+K)
+        return out.t().clone()
     finally:
         motifdist_net.train(was_training)
 
@@ -160,8 +143,10 @@ class WithinUserCandidateDataset(SegmentDataset):
     """Anchors with K within-user candidates drawn from the anchor's own folder.
 
     Items: ``signal`` (T, C), ``withinuser_cand_signals`` (K, T, C), ``withinuser_cand_index``
-    (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they come
-    from the sample's own seeded generator. Folders with fewer than K + 1 segments are left out.
+    (K,), ``index``, ``filepath``. The K candidates are distinct and never the anchor; they are a
+    pure function of (seed, train/val, epoch, item) (``draw_many``). Folders with fewer than
+    K + 1 segments are left out. In the packed layout the anchor and its candidates are one
+    read from one array.
     """
 
     def __init__(self, index: SegmentIndex, withinuser_cands: int, seed: int = 0, train: bool = True):
@@ -177,29 +162,72 @@ class WithinUserCandidateDataset(SegmentDataset):
         self.withinuser_cands = withinuser_cands
         self.left_out_folders = int((~keep).sum())
         self.left_out_segments = int(sizes[~keep].sum())
-        file_ids = np.sort(np.concatenate([index.folder_members[i] for i in np.flatnonzero(keep)]))
-        super().__init__(index, seed=seed, train=train, file_ids=file_ids)
-        # Position of each file inside its folder's member list, for drawing "any other member".
-        self._position = np.empty(len(index), dtype=np.int64)
-        for members in index.folder_members:
-            self._position[members] = np.arange(len(members))
+        super().__init__(index, seed=seed, train=train, folders=np.flatnonzero(keep))
+
+    def draw_many(self, items) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(anchor file ids (n,), their folders (n,), candidate file ids (n, K)) of ``items``.
+
+        Each anchor's K candidates are the K siblings with the smallest of one hashed uniform
+        key per sibling (``hashed_uniform_keys`` of seed, stream, epoch, item, sibling): a
+        uniformly random K-subset of the folder without the anchor, in random order, the same
+        for the same (seed, epoch, item) whatever the batch, worker or layout.
+        """
+        k = self.withinuser_cands
+        fids, folders = self.locate_many(items)
+        first = self.index.offsets[folders]
+        siblings = self.index.offsets[folders + 1] - first - 1  # (n,) candidates to choose from
+        epoch = self.epoch if self.stream == 0 else 0
+        keys = hashed_uniform_keys(self.seed, self.stream, epoch, items, int(siblings.max()))  # (n, width)
+        keys[np.arange(keys.shape[1])[None, :] >= siblings[:, None]] = np.iinfo(np.uint64).max  # no such sibling
+        pick = np.argpartition(keys, k - 1, axis=1)[:, :k]  # the k smallest keys, unordered
+        pick = np.take_along_axis(pick, np.take_along_axis(keys, pick, axis=1).argsort(axis=1), axis=1)
+        pick += pick >= (fids - first)[:, None]  # sibling number -> position in the folder, past the anchor
+        return fids, folders, first[:, None] + pick
 
     def draw_candidates(self, item: int) -> np.ndarray:
-        fid = int(self.file_ids[item])
-        members = self.index.folder_members[self.index.folder_of[fid]]
-        draw = self.rng(item).choice(len(members) - 1, size=self.withinuser_cands, replace=False)
-        draw = draw + (draw >= self._position[fid])  # skip the anchor itself
-        return members[draw]
+        """(K,) file ids of the within-user candidates of ``item``."""
+        return self.draw_many([item])[2][0]
 
     def __getitem__(self, item: int) -> dict:
-        out = super().__getitem__(item)
-        cand_ids = self.draw_candidates(item)
-        out["withinuser_cand_signals"] = torch.from_numpy(np.stack([self.load(c) for c in cand_ids]))
-        out["withinuser_cand_index"] = torch.from_numpy(cand_ids)
-        return out
+        batch = self.__getitems__([item])
+        return {key: value[0] for key, value in batch.items()}
+
+    def __getitems__(self, items) -> dict:
+        """A collated batch of ``items``: one read per anchor for the anchor and its candidates."""
+        k, shape = self.withinuser_cands, self.expected_shape
+        fids, folders, cand_ids = self.draw_many(items)
+        ids = np.concatenate([fids[:, None], cand_ids], axis=1)  # (n, 1+K)
+        anchors = np.empty((len(items), *shape), dtype=np.float32)
+        cands = np.empty((len(items), k, *shape), dtype=np.float32)
+        for row in range(len(items)):
+            signals = self.index.read_many(ids[row], shape, folder=int(folders[row]), check=False,
+                                           shape_source=self.shape_source)  # (1+K, T, C)
+            anchors[row], cands[row] = signals[0], signals[1:]
+        self.index.check_finite(anchors, fids)
+        self.index.check_finite(cands.reshape(-1, *shape), cand_ids)
+        return {"signal": torch.from_numpy(anchors), "index": torch.from_numpy(fids),
+                "filepath": [self.index.path(int(i)) for i in fids],
+                "withinuser_cand_signals": torch.from_numpy(cands),
+                "withinuser_cand_index": torch.from_numpy(cand_ids)}
 
 
 # ----------------------------------------------------------------------------- trainer
+class TwoViewEncoder(torch.nn.Module):
+    """(anchors (B, T, C), candidates (N, T, C)) -> their embeddings (B, D), (N, D).
+
+    Two encoder calls, as in the reference: batch-norm statistics of anchors and candidates
+    stay separate. One module for both, so that DDP sees one forward per step.
+    """
+
+    def __init__(self, net: torch.nn.Module, dims):
+        super().__init__()
+        self.net, self.dims = net, dims
+
+    def forward(self, anchors: torch.Tensor, cands: torch.Tensor):
+        return (self.net(anchors[:, :, self.dims].transpose(1, 2)),  # (B, C, T) channels-first
+                self.net(cands[:, :, self.dims].transpose(1, 2)))
+
+
 class Model(Base_ModelClass):
     def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -263,20 +291,30 @@ class Model(Base_ModelClass):
         qd = getattr(self.motifdist_config, "query_dims", None)
         kd = getattr(self.motifdist_config, "key_dims", None)
         return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
-                                           chunk=getattr(self.config, "distance_chunk", DEFAULT_DISTANCE_CHUNK))
+                                           chunk=getattr(self.config, "distance_chunk", None))
 
     def embed(self, signals: torch.Tensor) -> torch.Tensor:
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
         return self.net(signals[:, :, self.encoder_dims].transpose(1, 2))
 
-    def compute_loss(self, batch, train: bool) -> torch.Tensor:
-        anchors = batch["signal"].to(self.device, non_blocking=True)  # (B, T, C)
-        cands = batch["withinuser_cand_signals"].to(self.device, non_blocking=True)  # (B, K, T, C)
+    def step_module(self) -> torch.nn.Module:
+        return TwoViewEncoder(self.net, self.encoder_dims)
+
+    def batch_signals(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchors (B, T, C) and within-user candidates (B, K, T, C) of a batch, on the device."""
+        anchors = batch["signal"].to(self.device, non_blocking=True)
+        cands = batch["withinuser_cand_signals"].to(self.device, non_blocking=True)
+        return anchors, cands
+
+    def candidate_order(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance."""
+        return torch.sort(self.distances(anchors, cands), dim=0, stable=True).indices
+
+    def loss_from_order(self, anchors: torch.Tensor, cands: torch.Tensor, sortedinds: torch.Tensor) -> torch.Tensor:
         bs, k, length, channels = cands.shape
-        distances = self.distances(anchors, cands)  # ((B-1)+K, B)
-        sortedinds = torch.sort(distances, dim=0, stable=True).indices
-        # Two encoder calls, as in the reference: batch-norm statistics of anchors and
-        # candidates stay separate.
-        emb_ancs = self.embed(anchors)
-        emb_cands = self.embed(cands.reshape(bs * k, length, channels)).view(bs, k, -1)
-        return relative_contrastive_loss(emb_ancs, emb_cands, sortedinds, tau=self.config.tau)
+        emb_ancs, emb_cands = self.forward_module()(anchors, cands.reshape(bs * k, length, channels))
+        return relative_contrastive_loss(emb_ancs, emb_cands.view(bs, k, -1), sortedinds, tau=self.config.tau)
+
+    def compute_loss(self, batch, train: bool) -> torch.Tensor:
+        anchors, cands = self.batch_signals(batch)
+        return self.loss_from_order(anchors, cands, self.candidate_order(anchors, cands))

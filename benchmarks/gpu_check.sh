@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One short pass on a GPU machine (about 3-5 minutes on one H100/H200, at most ~6.5 with every
+# step at its time limit; no network needed):
+#   bash benchmarks/gpu_check.sh            # from the repository root; results in $OUT if set
+# 1. the card (nvidia-smi) and the PyTorch build;
+# 2. benchmarks/gpu_checks.py: the fast paths on CUDA against the simple ones (distances
+#    batched vs pairwise, sparsemax, the ResNet1D step) and one step of each trainer;
+# 3. tiny end-to-end runs of run_exp.py with --device cuda (MotifDist, then RelCon on a packed tree);
+# 4. benchmarks/bench.py --device cuda at the reference shapes (both attention paths, the simple
+#    distance loop for comparison, channels-last off (default on CUDA) and on), then the loader
+#    (CPU side, pinned batches).
+# Each step has its own time limit, and a failed step does not stop the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-benchmarks/out/gpu}"
+mkdir -p "$OUT"
+status=0
+step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, remember failures
+    local name=$1 limit=$2; shift 2
+    echo "=== $name (limit ${limit}s): $*"
+    local t0=$SECONDS
+    timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+    local rc=${PIPESTATUS[0]}
+    echo "=== $name: exit $rc after $((SECONDS - t0))s"
+    [ "$rc" -eq 0 ] || status=1
+}
+
+step nvidia-smi 20 nvidia-smi
+step torch-info 30 python -c "import torch; print(torch.__version__, 'CUDA', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name(0), torch.cuda.device_count(), 'device(s)')"
+step python-deps 30 python -c "
+import importlib
+missing = [m for m in ('numpy', 'scipy', 'tqdm') if importlib.util.find_spec(m) is None]
+print('missing:', missing or 'none')
+raise SystemExit(1 if missing else 0)"
+step gpu-checks 75 python benchmarks/gpu_checks.py --device cuda --json "$OUT/gpu_checks.json"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+step tiny-runs 50 env RELCON_OUT="$TMP/out" RELCON_CONFIGS="$TMP/cfg" python - "$TMP" <<'PY'
+import subprocess, sys
+from pathlib import Path
+import numpy as np
+sys.path[:0] = [".", "tests"]
+from tinyconfigs import write_tiny_configs
+from relcon.data.process.pack_dataset import pack_dataset
+tmp = Path(sys.argv[1])
+rng = np.random.default_rng(0)
+for s, split in enumerate(("train", "train", "val", "test")):
+    for h in range(2):
+        folder = tmp / "tree" / split / f"subject_{s}" / f"hour_{h}"
+        folder.mkdir(parents=True)
+        for i in range(6):
+            np.save(folder / f"ts_{i}.npy", rng.standard_normal((256, 3)))
+pack_dataset(tmp / "tree", tmp / "packed", progress=False)
+(tmp / "cfg").mkdir()
+write_tiny_configs(tmp / "cfg", tmp / "packed")
+r = subprocess.run([sys.executable, "run_exp.py", "--config", "tiny_relcon", "--device", "cuda"])
+log = (tmp / "out" / "tiny_relcon" / "log.txt").read_text()
+print(log[-1500:])
+sys.exit(r.returncode or ("device cuda" not in log))
+PY
+
+step bench-cuda 120 python benchmarks/bench.py --device cuda --only relcon_step,distance,motifdist_step \
+    --step-attention sparsemax,softmax --simple --repeats 5 --json "$OUT/bench-cuda.json"
+step bench-cuda-channels-last 45 python benchmarks/bench.py --device cuda --only relcon_step --channels-last on \
+    --repeats 5 --json "$OUT/bench-cuda-channels-last.json"
+step bench-loader 60 python benchmarks/bench.py --device cuda --only loader --json "$OUT/bench-loader.json"
+echo "results in $OUT; overall exit $status"
+exit $status
