@@ -155,3 +155,26 @@ def load_encoder(config_name_or_run_dir, ckpt="best", device=None, config=None) 
     pre-training) to (N, D) embeddings; ``relcon.embed`` does the windowing and resampling.
     """
     return load_encoder_checkpoint(config_name_or_run_dir, ckpt, device, config)[0]
+
+
+# ---- command-line pieces shared by `python -m relcon.embed` and `python -m relcon.export`
+def add_checkpoint_arguments(parser) -> None:
+    """--config / --run-dir / --ckpt: which pre-training run's encoder a command uses."""
+    from relcon.utils.paths import cli_path
+
+    parser.add_argument("--config", help="config name of the pre-training run (its folder under the output root); "
+                                         "with --run-dir: the architecture of a checkpoint that has no saved config")
+    parser.add_argument("--run-dir", type=cli_path, help="run folder (or checkpoint file) instead of a config name")
+    parser.add_argument("--ckpt", default="best", help="checkpoint: best, latest or an epoch number (default: best)")
+
+
+def missing_checkpoint_source(parser, args, purpose: str) -> bool:
+    """True (after printing the usage and an error) when neither --config nor --run-dir was given."""
+    if args.config or args.run_dir:
+        return False
+    import sys
+
+    parser.print_usage(sys.stderr)
+    print(f"error: give --config NAME or --run-dir DIR (the pre-training run whose encoder to {purpose})",
+          file=sys.stderr)
+    return True

@@ -110,13 +110,12 @@ def export_encoder(encoder: torch.nn.Module, path, format: str = "torchscript", 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from relcon.api import add_checkpoint_arguments
+
     p = argparse.ArgumentParser(prog="python -m relcon.export",
                                 description="Export a trained RelCon encoder (TorchScript or torch.export), checked "
                                             "against the eager model.")
-    p.add_argument("--config", help="config name of the pre-training run; with --run-dir: the architecture of a "
-                                    "checkpoint that has no saved config")
-    p.add_argument("--run-dir", type=cli_path, help="run folder (or checkpoint file) instead of a config name")
-    p.add_argument("--ckpt", default="best", help="checkpoint: best, latest or an epoch number (default: best)")
+    add_checkpoint_arguments(p)
     p.add_argument("--output", required=True, type=cli_path, help="file to write, e.g. encoder.pt")
     p.add_argument("--format", choices=FORMATS, default="torchscript",
                    help="torchscript (default, load with torch.jit.load) or export (torch.export, load with "
@@ -125,12 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from relcon.api import missing_checkpoint_source
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.config and not args.run_dir:
-        parser.print_usage(sys.stderr)
-        print("error: give --config NAME or --run-dir DIR (the pre-training run whose encoder to export)",
-              file=sys.stderr)
+    if missing_checkpoint_source(parser, args, "export"):
         return 2
     from relcon.api import load_encoder_checkpoint, locate_checkpoint
     from relcon.models.Base_Model import CheckpointError

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from tinyconfigs import TINY_NETS
+
 # Two stages, two epochs each, a step checkpoint after every step: 5 training and 3 validation
 # batches per epoch on ``write_tree(..., segments=5)``. One thread: on a busy 2-core machine
 # more threads are slower, and the same count is used by every run that is compared.
@@ -15,26 +17,19 @@ KILL_TEMPLATE = '''
 from relcon.data.Base_Dataset import SSLDataConfig
 from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
-from relcon.nets.Base_Nets import Base_NetConfig
 
 DATA = {data!r}
 allkill_expconfigs = {{
     "kill_motifdist": MotifDist_ModelConfig(
         description="tiny resumable distance for the kill tests",
         data_config=SSLDataConfig(data_folder=DATA),
-        net_config=Base_NetConfig("CrossAttn", "CrossAttn_Net", dict(query_dimsize=3, key_dimsize=3, kernel_size=5,
-                                                                      embed_dim=16, double_receptivefield=1)),
+        net_config=tiny_crossattn(),
         epochs=2, lr=1e-3, batch_size=4, save_epochfreq=1, save_stepfreq=1, num_threads=1),
     "kill_relcon": RelCon_ModelConfig(
         description="tiny resumable RelCon for the kill tests",
         motifdist_expconfig_key="kill_motifdist", withinuser_cands=3,
         data_config=SSLDataConfig(data_folder=DATA),
-        net_config=Base_NetConfig("ResNet1D", "ResNet1D_Net", dict(
-            init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
-            init_maxpool=dict(kernel_size=3, stride=2),
-            blocks=[dict(n=1, in_channels=8, base_filters=8, kernel_size=3, stride=1),
-                    dict(n=1, in_channels=8, base_filters=16, kernel_size=4, stride=1)],
-            finalpool="avg")),
+        net_config=tiny_resnet(),
         epochs=2, lr=1e-3, batch_size=4, save_epochfreq=1, save_stepfreq=1, num_threads=1),
 }}
 '''
@@ -45,7 +40,7 @@ TREE = dict(subjects=(2, 1, 1), hours=2, segments=5, length=64)
 
 def write_kill_configs(folder, data) -> Path:
     path = Path(folder) / "kill_expconfigs.py"
-    path.write_text(textwrap.dedent(KILL_TEMPLATE.format(data=str(data))))
+    path.write_text(textwrap.dedent(TINY_NETS + KILL_TEMPLATE.format(data=str(data))))
     return path
 
 

@@ -86,7 +86,6 @@ def test_relcon_step_loss_equals_the_simple_composition(tmp_path):
     import copy
 
     from test_relcon_loss import loss_from_paper
-    from test_resnet1d import module_forward
 
     from relcon.data.Base_Dataset import SSLDataConfig
     from relcon.models.RelCon.RelCon_Model import Model, RelCon_ModelConfig
@@ -108,7 +107,7 @@ def test_relcon_step_loss_equals_the_simple_composition(tmp_path):
     loss = model.compute_loss({"signal": anchors, "withinuser_cand_signals": cands}, train=True)
 
     distances = pairwise_candidate_distances(net, anchors, cands)
-    emb_ancs = module_forward(encoder, anchors.transpose(1, 2))
-    emb_cands = module_forward(encoder, cands.reshape(-1, 256, 3).transpose(1, 2)).view(6, 3, -1)
+    emb_ancs = encoder.forward_modules(anchors.transpose(1, 2))
+    emb_cands = encoder.forward_modules(cands.reshape(-1, 256, 3).transpose(1, 2)).view(6, 3, -1)
     expected = loss_from_paper(emb_ancs.double(), emb_cands.double(), distances.double(), 0.1)
     torch.testing.assert_close(loss.double(), expected, rtol=1e-4, atol=1e-4)

@@ -69,16 +69,6 @@ def test_max_pool_and_errors():
         net(torch.randn(2, 256, 3))
 
 
-def module_forward(net, x):
-    """The encoder written with its modules, as the reference computes it."""
-    out = net.first_block_maxpool(net.first_block_relu(net.first_block_bn(net.first_block_conv(x))))
-    for block in net.basicblock_list:
-        h = block.conv1(block.relu1(block.bn1(out)))
-        h = block.conv2(block.relu2(block.bn2(h)))
-        out = h + block.projection_conv(out)
-    return out.mean(dim=-1)
-
-
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_memory_saving_forward_and_backward_equal_the_module_composition(channels_last):
     params = dict(init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
@@ -92,7 +82,7 @@ def test_memory_saving_forward_and_backward_equal_the_module_composition(channel
     slow.load_state_dict(fast.state_dict())
     for step in range(2):  # two steps: running statistics and num_batches_tracked too
         x = torch.randn(6, 3, 128) * 2 + 0.5
-        out_fast, out_slow = fast(x), module_forward(slow, x)
+        out_fast, out_slow = fast(x), slow.forward_modules(x)
         torch.testing.assert_close(out_fast, out_slow, rtol=1e-5, atol=1e-5)
         weights = torch.randn_like(out_slow)
         (out_fast * weights).sum().backward()
@@ -103,4 +93,4 @@ def test_memory_saving_forward_and_backward_equal_the_module_composition(channel
             torch.testing.assert_close(b_fast, b_slow, rtol=1e-5, atol=1e-6, msg=name)
     fast.eval(), slow.eval()
     with torch.no_grad():
-        torch.testing.assert_close(fast(x), module_forward(slow, x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast(x), slow.forward_modules(x), rtol=1e-5, atol=1e-5)

@@ -132,12 +132,11 @@ def embeddings_csv(embeddings: np.ndarray, times: np.ndarray | None) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from relcon.api import add_checkpoint_arguments
+
     p = argparse.ArgumentParser(prog="python -m relcon.embed",
                                 description="Embed accelerometry (x, y, z in g) with a trained RelCon encoder.")
-    p.add_argument("--config", help="config name of the pre-training run (its folder under the output root); with "
-                                    "--run-dir: the architecture of a checkpoint that has no saved config")
-    p.add_argument("--run-dir", type=cli_path, help="run folder (or checkpoint file) instead of a config name")
-    p.add_argument("--ckpt", default="best", help="checkpoint: best, latest or an epoch number (default: best)")
+    add_checkpoint_arguments(p)
     p.add_argument("--input", required=True, type=cli_path,
                    help=".csv (3 numeric columns, header optional) or .npy (T, 3) / (N, T, 3)")
     p.add_argument("--output", required=True, type=cli_path, help=".npy file for the (N, D) embeddings "
@@ -152,12 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from relcon.api import missing_checkpoint_source
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.config and not args.run_dir:
-        parser.print_usage(sys.stderr)
-        print("error: give --config NAME or --run-dir DIR (the pre-training run whose encoder to use)",
-              file=sys.stderr)
+    if missing_checkpoint_source(parser, args, "use"):
         return 2
     from relcon.api import load_encoder_checkpoint
     from relcon.embed import WINDOW_S, embed

@@ -126,7 +126,7 @@ def markdown_table(records: list[dict]) -> str:
         if not rows:
             continue
         names = METRIC_NAMES[task]
-        lines.append(f"| evaluation | folds | " + " | ".join(PRETTY.get(m, m) for m in names) + " |")
+        lines.append("| evaluation | folds | " + " | ".join(PRETTY.get(m, m) for m in names) + " |")
         lines.append("|---|---|" + "---|" * len(names))
         for r in rows:
             cells = [f"{r['mean'][m]:.3f} ± {r['std'][m]:.3f}" for m in names]

@@ -22,20 +22,15 @@ if str(_REPO_ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from relcon.data.synthetic import GAIT_ACTIVITIES, make_gait_dataset, write_supervised_folds  # noqa: E402
-from relcon.utils.paths import cli_path, resolve_path  # noqa: E402
+from relcon.data.process.synthetic_cli import base_parser, print_folds  # noqa: E402
+from relcon.utils.paths import resolve_path  # noqa: E402
 
 DEFAULT_OUT = "relcon/data/datasets/synthetic_gait/processed"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out-dir", default=str(resolve_path(DEFAULT_OUT)), type=cli_path,
-                   help="output folder; a relative path is taken from the current directory (default: %(default)s)")
-    p.add_argument("--subjects", type=int, default=12, help="number of subjects (default: %(default)s)")
+    p = base_parser(__doc__.splitlines()[0], DEFAULT_OUT, default_T=1000)
     p.add_argument("--windows-per-subject", type=int, default=30, help="windows per subject (default: %(default)s)")
-    p.add_argument("--folds", type=int, default=3, help="subject-wise CV folds (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--T", type=int, default=1000, help="samples per window at 100 Hz (default: %(default)s)")
     p.add_argument("--cadence-min", type=float, default=60.0, help="lowest cadence, steps/min (default: %(default)s)")
     p.add_argument("--cadence-max", type=float, default=180.0, help="highest cadence, steps/min (default: %(default)s)")
     return p
@@ -57,10 +52,7 @@ def main(argv=None) -> dict:
           f"generated in {t_gen:.2f} s, written in {t_all - t_gen:.2f} s")
     print(f"  cadence {y.min():.1f}-{y.max():.1f} steps/min (mean {y.mean():.1f}); "
           + ", ".join(f"{a}={c}" for a, c in zip(GAIT_ACTIVITIES, counts)))
-    for f in summary["folds"]:
-        parts = ", ".join(f"{s} {f[s]['n_subjects']} subj/{f[s]['n_windows']} win" for s in ("train", "val", "test"))
-        print(f"  fold {f['fold']}: {parts}")
-    print(f"  -> {out_dir}")
+    print_folds(summary, out_dir)
     return summary
 
 

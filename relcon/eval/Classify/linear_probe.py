@@ -18,6 +18,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 
 from relcon.eval.Base_Eval import Base_EvalClass, Split
+from relcon.eval.scaling import scaler_from_state, scaler_state
 
 GRID = [{"penalty": "l2", "C": c} for c in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)] + [{"penalty": None, "C": 1.0}]
 
@@ -66,16 +67,12 @@ class Model(Base_EvalClass):
         return self.clf.classes_
 
     def _state(self) -> dict:
-        return {"scaler_mean": torch.from_numpy(self.scaler.mean_), "scaler_scale": torch.from_numpy(self.scaler.scale_),
+        return {**scaler_state(self.scaler),
                 "coef": torch.from_numpy(self.clf.coef_), "intercept": torch.from_numpy(self.clf.intercept_),
                 "classes": torch.from_numpy(self.clf.classes_.astype(np.int64)), "selection": self.selection}
 
     def _set_state(self, state: dict) -> None:
-        scaler = StandardScaler()
-        scaler.mean_, scaler.scale_ = state["scaler_mean"].numpy(), state["scaler_scale"].numpy()
-        scaler.var_ = scaler.scale_ ** 2
-        scaler.n_features_in_ = len(scaler.mean_)
-        self.scaler = scaler
+        self.scaler = scaler_from_state(state)
         clf = LogisticRegression()
         clf.coef_, clf.intercept_ = state["coef"].numpy(), state["intercept"].numpy()
         clf.classes_ = state["classes"].numpy()

@@ -16,6 +16,7 @@ from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from relcon.eval.Base_Eval import Base_EvalClass, Split
+from relcon.eval.scaling import scaler_from_state, scaler_state
 from relcon.eval.Regress.targets import TargetScaler
 
 ALPHAS = 10.0 ** np.arange(-3, 5)  # 1e-3 ... 1e4
@@ -46,16 +47,12 @@ class Model(Base_EvalClass):
         return self.targets.inverse(z @ self.coef.T + self.intercept)
 
     def _state(self) -> dict:
-        return {"scaler_mean": torch.from_numpy(self.scaler.mean_), "scaler_scale": torch.from_numpy(self.scaler.scale_),
+        return {**scaler_state(self.scaler),
                 "coef": torch.from_numpy(self.coef), "intercept": torch.from_numpy(self.intercept),
                 "targets": self.targets.state(), "selection": self.selection}
 
     def _set_state(self, state: dict) -> None:
-        scaler = StandardScaler()
-        scaler.mean_, scaler.scale_ = state["scaler_mean"].numpy(), state["scaler_scale"].numpy()
-        scaler.var_ = scaler.scale_ ** 2
-        scaler.n_features_in_ = len(scaler.mean_)
-        self.scaler = scaler
+        self.scaler = scaler_from_state(state)
         self.coef, self.intercept = state["coef"].numpy(), state["intercept"].numpy()
         self.targets = TargetScaler.from_state(state["targets"])
         self.selection = state.get("selection")

@@ -270,3 +270,13 @@ class Net(nn.Module):
         # (B, C, T') or (B, C, 1, T') -> (B, C)
         out = out.flatten(2)
         return out.mean(dim=-1) if self.finalpool == "avg" else out.amax(dim=-1)
+
+    def forward_modules(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function written with the modules one by one (1-D convolutions, plain autograd,
+        every activation saved): the reference's computation. Slow and memory-hungry; it is what
+        ``forward`` is checked against (tests, ``benchmarks/gpu_checks.py``)."""
+        out = self.first_block_maxpool(self.first_block_relu(self.first_block_bn(self.first_block_conv(x))))
+        for block in self.basicblock_list:
+            h = block.conv2(block.relu2(block.bn2(block.conv1(block.relu1(block.bn1(out))))))
+            out = h + block.projection_conv(out)
+        return out.mean(dim=-1) if self.finalpool == "avg" else out.amax(dim=-1)
