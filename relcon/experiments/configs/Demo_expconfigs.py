@@ -68,12 +68,12 @@ def demo_gait_evals():
 
 
 alldemo_expconfigs["demo_motifdist"] = MotifDist_ModelConfig(
-    description="demo stage 1: small MotifDist (E=32) on synthetic motion, 3 epochs (CPU, ~1 min)",
+    description="demo stage 1: small MotifDist (E=32) on synthetic motion, 10 epochs (CPU, ~45 s)",
     data_config=DEMO_PRETRAIN,
     net_config=Base_NetConfig(net_folder="CrossAttn", net_file="CrossAttn_Net",
                               params={"query_dimsize": 3, "key_dimsize": 3, "kernel_size": 15, "embed_dim": 32,
                                       "double_receptivefield": 2}),
-    epochs=3, lr=1e-3, batch_size=64, save_epochfreq=100,
+    epochs=10, lr=1e-3, batch_size=64, save_epochfreq=100,
 )
 
 alldemo_expconfigs["demo"] = RelCon_ModelConfig(
