@@ -11,7 +11,9 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,31 @@ def atomic_torch_save(obj, path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def replaced_folder(final, sync: bool = False):
+    """Yield an empty staging folder (next to ``final``) that replaces ``final`` as a whole on success.
+
+    Files of an earlier run never mix with files of this one, and a failure or a kill leaves the
+    previous ``final`` untouched (the staging folder is removed on failure). ``sync``: flush the
+    file system before publishing, for callers that wrote many files without an fsync each.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
+    stage.mkdir()
+    try:
+        yield stage
+        if sync and hasattr(os, "sync"):
+            os.sync()
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+    os.replace(stage, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

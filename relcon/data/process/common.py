@@ -10,23 +10,20 @@ Functions take everything they need as arguments; nothing here reads ``sys.argv`
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from relcon.utils.io import atomic_save_npy, atomic_write_json
+from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder  # noqa: F401 (used by the processors)
 from relcon.utils.paths import DATASETS_ROOT, resolve_path
 
 log = logging.getLogger(__name__)
@@ -58,31 +55,6 @@ def processed_dir(root, family: str, name: str, *, leakfree: bool = False) -> Pa
     if leakfree and family != "priorpt":
         raise ValueError("leak-free folds exist only for the priorpt sets")
     return set_dir(root, family, name) / (PRIORPT_LEAKFREE_SUBDIR if leakfree else PROCESSED_SUBDIR)
-
-
-@contextlib.contextmanager
-def replaced_folder(final):
-    """Yield an empty staging folder that replaces ``final`` as a whole on success.
-
-    Files of an earlier run never mix with files of this one, and a failure leaves the
-    previous ``final`` untouched (the staging folder is removed).
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
-    stage.mkdir()
-    try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    os.replace(stage, final)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def save_arrays(folder: Path, arrays: dict) -> None:

@@ -17,9 +17,7 @@ directory; memory use is one folder's segments at a time.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `import relcon` work without installing
@@ -30,7 +28,7 @@ from tqdm import tqdm
 
 from relcon.data import packed
 from relcon.data.Base_Dataset import DataError, scan_segment_files, load_segment
-from relcon.utils.io import atomic_save_npy, atomic_write_json
+from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder
 
 
 def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> dict:
@@ -50,10 +48,8 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
     if "." in folders:
         raise DataError(f"{src} holds .npy files directly; expected them in <subject>/<hour>/ folders below it")
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
     shape, arrays, counts = None, [], []
-    try:
+    with replaced_folder(dst) as tmp:  # built beside dst, swapped in when complete
         for rel, files in tqdm(list(zip(folders, names)), desc="pack", unit="folder", disable=not progress):
             first = load_segment(src / rel / files[0], shape)
             shape = first.shape
@@ -69,17 +65,6 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
         # Written last: without it the folder is not taken for a packed tree.
         atomic_write_json(tmp / packed.MANIFEST, packed.manifest_entry(arrays, counts, shape, "float32", str(src)),
                           indent=None)
-        if dst.exists():
-            old = dst.with_name(f".{dst.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dst.rename(old)
-            tmp.rename(dst)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"arrays": len(arrays), "segments": int(sum(counts)), "segment_shape": tuple(shape)}
 
 

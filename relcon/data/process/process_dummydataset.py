@@ -19,10 +19,7 @@ interrupted run never leaves a partial dataset; an existing dataset is only repl
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `import relcon` work without installing
@@ -31,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
 import numpy as np
 from tqdm import tqdm
 
+from relcon.utils.io import replaced_folder
 from relcon.utils.paths import cli_path, resolve_path
 
 DEFAULT_OUT = "relcon/data/datasets/dummydataset"
@@ -59,10 +57,10 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
     if kind == "motion":
         from relcon.data import synthetic
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     counts = {}
-    try:
+    # Built beside out_dir and swapped in when complete. One flush of everything written instead of
+    # an fsync per file (thousands of them): the tree is never published before its files are on disk.
+    with replaced_folder(out_dir, sync=True) as tmp:
         subject = 0
         splits = [("train", train_subjects), ("val", val_subjects), ("test", test_subjects)]
         bar = tqdm(total=(train_subjects + val_subjects + test_subjects) * hours, desc=f"{kind} dataset",
@@ -84,21 +82,6 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
                     bar.update(1)
                 subject += 1
         bar.close()
-        # One flush of everything written instead of an fsync per file (thousands of them): the
-        # rename below must never publish a tree whose files are not on disk yet.
-        if hasattr(os, "sync"):
-            os.sync()
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return counts
 
 
