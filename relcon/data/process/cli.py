@@ -57,3 +57,13 @@ def _print_folds(folds: list[dict]) -> None:
 
 def _ids(ids) -> str:
     return ",".join(str(int(i)) if isinstance(i, float) and i.is_integer() else str(i) for i in ids)
+
+
+def main(prog: str, description: str, datasets, process_datasets, argv=None) -> int:
+    """The whole command of a benchmark processing script: parse, process, print the summary."""
+    args = build_parser(prog, description, datasets).parse_args(argv)
+    setup_logging(args.quiet)
+    summaries = run(process_datasets, args.datasets, args.raw_dir, args.out_dir, download=not args.no_download,
+                    progress=not args.quiet, strict_folds=args.strict_folds)
+    print_summary(summaries)
+    return 0

@@ -18,17 +18,11 @@ from relcon.data.process import cli, comparepriorpt  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = cli.build_parser(
+    return cli.main(
         "process_comparepriorpt_datasets",
         "Download (if needed) and process the priorpt sets into <out>/priorpt/<set>/processed/ "
         "(reference folds) and processed_leakfree/ (leak-free folds).",
-        comparepriorpt.DATASETS)
-    args = parser.parse_args(argv)
-    cli.setup_logging(args.quiet)
-    summaries = cli.run(comparepriorpt.process_datasets, args.datasets, args.raw_dir, args.out_dir,
-                        download=not args.no_download, progress=not args.quiet, strict_folds=args.strict_folds)
-    cli.print_summary(summaries)
-    return 0
+        comparepriorpt.DATASETS, comparepriorpt.process_datasets, argv)
 
 
 if __name__ == "__main__":

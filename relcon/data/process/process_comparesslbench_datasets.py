@@ -18,16 +18,10 @@ from relcon.data.process import cli, comparesslbench  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = cli.build_parser(
+    return cli.main(
         "process_comparesslbench_datasets",
         "Download (if needed) and process the sslbench sets into <out>/sslbench/<set>/processed/.",
-        comparesslbench.DATASETS)
-    args = parser.parse_args(argv)
-    cli.setup_logging(args.quiet)
-    summaries = cli.run(comparesslbench.process_datasets, args.datasets, args.raw_dir, args.out_dir,
-                        download=not args.no_download, progress=not args.quiet, strict_folds=args.strict_folds)
-    cli.print_summary(summaries)
-    return 0
+        comparesslbench.DATASETS, comparesslbench.process_datasets, argv)
 
 
 if __name__ == "__main__":
