@@ -271,8 +271,10 @@ def plot_confusion(new_figure, record: dict, pairs, path: Path) -> Path:
                 if matrix[i, j]:
                     ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                             color="white" if fraction[i, j] > 0.5 else "black")
-        ax.set_xticks(range(n))
-        ax.set_yticks(range(n))
+        names = record.get("class_names") or []
+        ticks = [f"{i} {names[i]}" if i < len(names) else str(i) for i in range(n)]
+        ax.set_xticks(range(n), ticks, rotation=45 if names else 0, ha="right" if names else "center")
+        ax.set_yticks(range(n), ticks)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"{record['label']}\nconfusion, {len(pairs)} folds summed (N = {int(matrix.sum())})", fontsize=10)

@@ -372,6 +372,9 @@ def test_report_on_a_trained_run(trained, capsys):
     for name in names:
         assert f"]({name})" in report
     assert "| har/linear_probe | 2 |" in report
+    # the data config's class names travel with the results (they label the confusion matrix)
+    record = json.loads((trained["run"] / "results.json").read_text())["evaluations"][0]
+    assert record["class_names"][:2] == ["walking", "running"] and len(record["class_names"]) == 8
     assert "tiny_motifdist (stage 1: MotifDist distance)" in report
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
 

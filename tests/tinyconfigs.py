@@ -28,7 +28,8 @@ from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
 
 DATA = {data!r}
 HAR = SupervisedDataConfig(data_folder=DATA + "_har", generate={{"name": "synthetic_har", "args": dict(
-    n_subjects=4, windows_per_activity=2, n_folds=2, seed=0)}})
+    n_subjects=4, windows_per_activity=2, n_folds=2, seed=0)}}, class_names=["walking", "running", "stairs_up",
+    "stairs_down", "cycling", "sitting", "standing", "lying"])
 alltiny_expconfigs = {{
     "tiny_motifdist": MotifDist_ModelConfig(
         description="tiny distance for tests",

@@ -32,12 +32,17 @@ class Base_DatasetConfig:
 
 
 class SupervisedDataConfig(Base_DatasetConfig):
-    """Labelled arrays in ``data_folder``: ``cv{k}_{train,val,test}_{X,y}.npy`` with X (N, C, T)."""
+    """Labelled arrays in ``data_folder``: ``cv{k}_{train,val,test}_{X,y}.npy`` with X (N, C, T).
 
-    def __init__(self, X_annotates: list = [""], y_annotate: str = "", **kwargs):
+    ``class_names`` (optional): the name of each label id of a classification set, in id order;
+    only used to label results and figures (``python -m relcon.report``).
+    """
+
+    def __init__(self, X_annotates: list = [""], y_annotate: str = "", class_names: list | None = None, **kwargs):
         super().__init__(**kwargs)
         self.X_annotates = list(X_annotates)
         self.y_annotate = y_annotate
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.type = "supervised"
 
 

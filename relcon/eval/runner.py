@@ -69,6 +69,8 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
     device = torch.device(config.device or "cpu")
     record = {"label": ev.label, "name": ev.name, "model_file": ev.model_file, "data_folder": ev.data_config.data_folder,
               "cv_splits": ev.cv_splits, "folder": ev.folder}
+    if getattr(ev.data_config, "class_names", None):
+        record["class_names"] = list(ev.data_config.class_names)
     folder = ensure_data(ev.data_config, log_dir)
     if not folder.is_dir():
         record.update(status="skipped", reason=f"data folder {folder} is missing; create it with `{data_hint(folder)}`")

@@ -10,6 +10,7 @@ on synthetic walking, stairs and running with a known cadence (10 s windows): a 
 regressing the cadence, for the pre-trained and a randomly initialised encoder.
 """
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
+from relcon.data.synthetic import ACTIVITIES
 from relcon.eval.Base_Eval import Base_EvalConfig
 from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
@@ -26,6 +27,7 @@ DEMO_HAR = SupervisedDataConfig(
     data_folder="relcon/data/datasets/synthetic_har/processed",
     generate={"name": "synthetic_har", "args": {"n_subjects": 12, "windows_per_activity": 20, "n_folds": 3,
                                                  "seed": 0}},
+    class_names=list(ACTIVITIES),
 )
 # The same arguments as process_synthetic_gait.py's defaults, so either creates the same folder.
 DEMO_GAIT = SupervisedDataConfig(

@@ -1,6 +1,7 @@
 """Stage 2 configs: RelCon pre-training, with the paper's benchmark evaluations."""
 import copy
 
+from relcon.data import class_names
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
 from relcon.data.process.common import PRIORPT_LEAKFREE_SUBDIR, PROCESSED_SUBDIR
 from relcon.data.process.process_pamap2_gait import CV_SPLITS as PAMAP2_GAIT_FOLDS
@@ -31,11 +32,12 @@ def benchmark_evals(priorpt_subdir: str = PROCESSED_SUBDIR):
     priorpt = "relcon/data/datasets/priorpt/{}/" + priorpt_subdir
     evals = [
         Base_EvalConfig(name=name, model_folder="Classify", model_file="linear_probe", cv_splits=5,
-                        data_config=SupervisedDataConfig(data_folder=sslbench.format(name)))
+                        data_config=SupervisedDataConfig(data_folder=sslbench.format(name),
+                                                         class_names=class_names.BY_SET[f"sslbench/{name}"]))
         for name in ("hhar", "motionsense", "pamap2")
     ]
     for name, folds in (("pamap2", 8), ("opportunity", 4)):
-        data = SupervisedDataConfig(data_folder=priorpt.format(name))
+        data = SupervisedDataConfig(data_folder=priorpt.format(name), class_names=class_names.BY_SET[f"priorpt/{name}"])
         evals.append(Base_EvalConfig(name=f"priorpt_{name}", model_folder="Classify", model_file="MLP_probe",
                                      cv_splits=folds, data_config=data))
         evals.append(Base_EvalConfig(name=f"priorpt_{name}", model_folder="Classify", model_file="MLP_finetune",

@@ -1,0 +1,15 @@
+"""Names of the label ids of the benchmark classification sets, in id order (docs/datasets.md,
+"Outputs"). Plain constants, so that configs can use them without importing the processors;
+tests/data/test_class_names.py checks them against the processors' label maps."""
+
+HHAR = ("bike", "sit", "stairsdown", "stairsup", "stand", "walk")
+MOTIONSENSE = ("downstairs", "upstairs", "walking", "jogging", "standing", "sitting")
+# sslbench PAMAP2: rank of the activity id among those kept (all present on the full data).
+PAMAP2_SSLBENCH = ("lying", "sitting", "standing", "walking", "running", "cycling", "Nordic walking",
+                   "ascending stairs", "descending stairs", "vacuum cleaning", "ironing", "rope jumping")
+PAMAP2_PRIORPT = ("lying", "sitting", "standing", "walking", "ascending stairs", "descending stairs",
+                  "vacuum cleaning", "ironing")
+OPPORTUNITY = ("Stand", "Walk", "Lie", "Sit")
+
+BY_SET = {"sslbench/hhar": HHAR, "sslbench/motionsense": MOTIONSENSE, "sslbench/pamap2": PAMAP2_SSLBENCH,
+          "priorpt/pamap2": PAMAP2_PRIORPT, "priorpt/opportunity": OPPORTUNITY}
