@@ -65,7 +65,10 @@ def init(device: torch.device) -> torch.device:
                              f"visible; use --nproc_per_node <= {torch.cuda.device_count()}")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-        dist.init_process_group("nccl", device_id=device)
+        try:
+            dist.init_process_group("nccl", device_id=device)  # binds the communicator to this GPU
+        except TypeError:  # PyTorch < 2.3 has no device_id
+            dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
     return device
