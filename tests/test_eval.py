@@ -1,5 +1,6 @@
 import argparse
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -381,3 +382,34 @@ def test_regression_results_table_below_classification(tmp_path, monkeypatch):
     assert "1 of 16 test windows have non-finite targets and were dropped" in (run / "log.txt").read_text()
     header = (run / "results.csv").read_text().splitlines()[0].split(",")
     assert {"mae", "pearson_r", "macro_f1"} <= set(header)
+
+
+@pytest.mark.parametrize("model_file", ["linear_probe", "MLP_finetune"])
+def test_a_stored_fit_is_reused_only_for_the_same_settings_files_and_a_finished_training(tmp_path, model_file):
+    folder = write_folds(tmp_path / "data")
+    ev = make_eval(model_file, folder, epochs=2)
+    data = load_fold(folder, 0, in_channels=3)
+    cls = model_module(ev).Model
+    source = {"init": "test"}
+    model = cls(ev, encoder(), tmp_path / "run", "cpu", source)
+    assert model.stale_reason(data["train"], data["val"]) == "no fitted model yet"
+    model.fit(data["train"], data["val"])
+    same = cls(make_eval(model_file, folder, epochs=2), encoder(), tmp_path / "run", "cpu", source)
+    assert same.stale_reason(data["train"], data["val"]) is None
+    for changed in (make_eval(model_file, folder, epochs=3), make_eval(model_file, folder, epochs=2, lr=0.01),
+                    make_eval(model_file, folder, epochs=2,
+                              evalnetparams={"embed_dim": 16, "mlp_dim": 32, "class_num": 3})):
+        reason = cls(changed, encoder(), tmp_path / "run", "cpu", source).stale_reason(data["train"], data["val"])
+        assert reason.startswith("the evaluation settings changed")
+    # the fold's training file re-written (e.g. the data set processed again)
+    x_path = folder / "cv0_train_X.npy"
+    np.save(x_path, np.load(x_path))
+    os.utime(x_path, ns=(os.stat(x_path).st_atime_ns, os.stat(x_path).st_mtime_ns + 10**9))
+    fresh = load_fold(folder, 0, in_channels=3)
+    assert same.stale_reason(fresh["train"], fresh["val"]) == "the fold's train/val files changed"
+    if model_file == "MLP_finetune":  # a fine-tuning killed before its last epoch is not a fit
+        latest = tmp_path / "run" / "checkpoint_latest.pkl"
+        state = torch.load(latest, weights_only=False)
+        state["epoch"] = 0
+        torch.save(state, latest)
+        assert same.stale_reason() == "its training did not finish"

@@ -87,3 +87,30 @@ def test_config_round_trip():
     back = registry.config_from_dict(data)
     assert registry.config_to_dict(back) == data
     assert type(back.eval_configs[0]).__name__ == "Base_EvalConfig"
+
+
+def test_two_evaluations_sharing_a_results_folder_are_a_config_error():
+    import types
+
+    from relcon.data.Base_Dataset import SupervisedDataConfig
+    from relcon.eval.Base_Eval import Base_EvalConfig
+    from relcon.experiments.runner import check_eval_folders
+
+    def ev(**kw):
+        return Base_EvalConfig(model_folder="Classify", model_file="MLP_probe", name="har",
+                               data_config=SupervisedDataConfig(data_folder="x"), **kw)
+
+    config = types.SimpleNamespace(eval_configs=[ev(), ev(encoder_init="random"),
+                                                 ev(evalnetparams={"early_stopping": "reference"})])
+    with pytest.raises(registry.ConfigError,
+                       match=r"eval_configs\[0\] and eval_configs\[2\] .*same folder 'har/MLP_probe'.*different `name`s"):
+        check_eval_folders("mine", config)
+    config.eval_configs[2].name = "har_reference_stopping"
+    check_eval_folders("mine", config)
+
+
+def test_every_shipped_config_has_distinct_evaluation_folders():
+    from relcon.experiments.runner import check_eval_folders
+
+    for name, config in registry.discover().items():
+        check_eval_folders(name, config)

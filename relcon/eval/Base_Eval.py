@@ -8,6 +8,8 @@ classification; targets (N,) or (N, M) for regression).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +181,9 @@ class Base_EvalClass:
     """An evaluation model for one fold: ``fit(train, val)``, ``predict(X)``, saved in ``run_dir``.
 
     Subclasses set ``task`` ("classification" or "regression") and implement ``_fit``,
-    ``_predict``, ``_save`` / ``_load``. The encoder's identity (checkpoint and weights digest) is
-    stored with the fitted model, so a stale fit is redone instead of reused.
+    ``_predict``, ``_save`` / ``_load``. The encoder's identity (checkpoint and weights digest), the
+    evaluation settings and the fold files' identity are stored with the fitted model, so a stale
+    fit is redone instead of reused (``stale_reason``).
     """
 
     task = "classification"
@@ -211,16 +214,50 @@ class Base_EvalClass:
     def checkpoint(self) -> Path:
         return self.run_dir / "checkpoint_best.pkl"
 
-    def is_fitted(self) -> bool:
+    def fit_settings(self) -> dict:
+        """The evaluation config's settings that shape the fitted model (stored with it)."""
+        c = self.config
+        settings = {"model": f"{c.model_folder}/{c.model_file}", "evalnetparams": c.evalnetparams,
+                    "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "seed": c.seed}
+        return json.loads(json.dumps(settings, sort_keys=True, default=str))  # plain, comparable after a load
+
+    @staticmethod
+    def fit_data(*splits: Split) -> dict:
+        """Size and modification time of the files the fit read (a re-processed fold refits)."""
+        identity = {}
+        for split in splits:
+            for path in (split.path, split.y_path):
+                if path and os.path.exists(path):
+                    stat = os.stat(path)
+                    identity[str(path)] = [int(stat.st_size), int(stat.st_mtime_ns)]
+        return identity
+
+    def stale_reason(self, train: Split | None = None, val: Split | None = None) -> str | None:
+        """Why the stored fit cannot be reused (None: it can). ``train``/``val`` given: their
+        files must also be the ones it was fitted on."""
         if not self.checkpoint.exists():
-            return False
+            return "no fitted model yet"
         from relcon.models.Base_Model import CheckpointError, load_checkpoint
 
         try:
             state = load_checkpoint(self.checkpoint)
-        except CheckpointError:
-            return False
-        return state.get("encoder_source") == self.encoder_source
+        except CheckpointError as e:
+            return f"the stored fit cannot be read ({e})"
+        if state.get("encoder_source") != self.encoder_source:
+            return "the encoder changed"
+        if state.get("fit_settings") != self.fit_settings():
+            return "the evaluation settings changed (model, evalnetparams, epochs, lr, batch_size or seed)"
+        if not self.frozen_encoder:  # trained through the shared trainer: a killed run is not a fit
+            from relcon.experiments.runner import training_state
+
+            if training_state(self.run_dir, self.config.epochs) != "finished":
+                return "its training did not finish"
+        if train is not None and state.get("fit_data") != self.fit_data(*(s for s in (train, val) if s is not None)):
+            return "the fold's train/val files changed"
+        return None
+
+    def is_fitted(self, train: Split | None = None, val: Split | None = None) -> bool:
+        return self.stale_reason(train, val) is None
 
     def fit(self, train: Split, val: Split) -> None:
         from relcon.utils.io import atomic_torch_save
@@ -231,7 +268,8 @@ class Base_EvalClass:
         if self.frozen_encoder:
             assert state_fingerprint(self.encoder) == before, "a probe changed the frozen encoder's weights"
         state = self._state()
-        state["encoder_source"] = self.encoder_source
+        state.update(encoder_source=self.encoder_source, fit_settings=self.fit_settings(),
+                     fit_data=self.fit_data(train, val))
         atomic_torch_save(state, self.checkpoint)
 
     def load(self) -> None:

@@ -101,9 +101,12 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
                 printlog(f"warning: {ev.label} fold {k}: test classes {missing} are absent from the training split; "
                          f"their F1 is 0 unless predicted", log_dir)
         model = model_cls(ev, copy.deepcopy(base_encoder), eval_dir / f"cv{k}", device, source)
-        if getattr(args, "retrain_eval", False) or not model.is_fitted():
+        stale = "--retrain_eval" if getattr(args, "retrain_eval", False) else model.stale_reason(data["train"],
+                                                                                                   data["val"])
+        if stale:
+            why = "" if stale == "no fitted model yet" else f" (refitting: {stale})"
             printlog(f"{ev.label} fold {k}/{ev.cv_splits}: fitting on {len(data['train'].y)} train / "
-                     f"{len(data['val'].y)} val windows", log_dir)
+                     f"{len(data['val'].y)} val windows{why}", log_dir)
             model.fit(data["train"], data["val"])
         else:
             printlog(f"{ev.label} fold {k}/{ev.cv_splits}: reusing the fitted model in {model.run_dir}", log_dir)

@@ -117,11 +117,25 @@ def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
     """Config ``name`` with overrides applied and device set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
+    check_eval_folders(name, config)
     config.set_device(distributed.init(select_device(device)))  # joins torchrun's process group if any
     config.set_rundir(name)
     if getattr(config, "num_threads", -1) and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     return config
+
+
+def check_eval_folders(name: str, config) -> None:
+    """Two evaluations of one config must not share a results folder (the second would reuse or
+    overwrite the first's fitted models): an error before anything runs."""
+    seen = {}
+    for i, ev in enumerate(getattr(config, "eval_configs", None) or []):
+        if ev.folder in seen:
+            j = seen[ev.folder]
+            raise registry.ConfigError(
+                f"config {name}: eval_configs[{j}] and eval_configs[{i}] ({ev.label}) write to the same folder "
+                f"{ev.folder!r} (name/model_file, encoder_init); give them different `name`s")
+        seen[ev.folder] = i
 
 
 def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:

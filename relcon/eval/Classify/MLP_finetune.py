@@ -89,7 +89,7 @@ class Model(Base_EvalClass):
     def make_trainer(self) -> FinetuneTrainer:
         torch.manual_seed(self.config.seed)
         return FinetuneTrainer(self.config, self.encoder, self.make_head(), self.run_dir, self.device, self.loss_fn,
-                               self.encoder_source, self.trainer_state())
+                               self.encoder_source, {**self.trainer_state(), **getattr(self, "_fit_identity", {})})
 
     def target(self, y: np.ndarray) -> np.ndarray:
         class_num = int(self.config.evalnetparams["class_num"])
@@ -99,6 +99,8 @@ class Model(Base_EvalClass):
         return y.astype(np.int64)
 
     def fit(self, train: Split, val: Split) -> None:
+        # Stored in the trainer's checkpoints, so that stale_reason can compare them.
+        self._fit_identity = {"fit_settings": self.fit_settings(), "fit_data": self.fit_data(train, val)}
         self.trainer = self.make_trainer()
         self.trainer.train_data, self.trainer.train_labels = train.X, self.target(train.y)
         self.trainer.val_data, self.trainer.val_labels = val.X, self.target(val.y)
