@@ -43,6 +43,17 @@ def test_motifdist_one_epoch_from_another_directory(setup):
     r = run(["--config", "tiny_motifdist", "--device", "cpu"], env, cwd)
     assert r.returncode == 0 and "already trained" in r.stdout + r.stderr
     assert (run_dir / "checkpoint_best.pkl").stat().st_mtime_ns == before
+    # an edited config does not silently reuse the run trained with the old settings
+    r = run(["--config", "tiny_motifdist", "--device", "cpu", "--set", "lr=0.01"], env, cwd)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert (f"error: run {run_dir} was trained with other settings than config tiny_motifdist has now: "
+            f"lr (checkpoint 0.001, now 0.01). Train it again with `python run_exp.py --config tiny_motifdist "
+            f"--retrain`") in r.stderr
+    r = run(["--config", "tiny_relcon", "--device", "cpu", "--eval_only"], env, cwd)  # no tiny_relcon run yet
+    assert r.returncode == 1 and "has no checkpoint" in r.stderr
+    r = run(["--config", "tiny_motifdist", "--device", "cpu", "--set", "epochs=1", "save_stepfreq=3"], env, cwd)
+    assert r.returncode == 0 and "already trained" in r.stdout + r.stderr  # resumable fields may differ
+    assert (run_dir / "checkpoint_best.pkl").stat().st_mtime_ns == before
     # --retrain says what it replaces and keeps the old run aside
     r = run(["--config", "tiny_motifdist", "--device", "cpu", "--retrain"], env, cwd)
     assert r.returncode == 0 and "moved to" in r.stdout + r.stderr

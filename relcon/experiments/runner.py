@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from relcon.experiments import registry
-from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint
+from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint, resume_differences
 from relcon.utils import distributed
 from relcon.utils.paths import out_dir, resolve_path
 from relcon.utils.utils import count_parameters, select_device, set_seed
@@ -125,6 +125,29 @@ def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
     return config
 
 
+def check_trained_settings(name: str, run_dir: Path, config) -> None:
+    """RunError when the trained run in ``run_dir`` was trained with other data, architecture or
+    optimisation settings than ``config`` now has (an edited config would otherwise reuse the
+    old model silently). Epochs, evaluations and other resumable fields may differ."""
+    for which in ("best", "latest"):
+        path = run_dir / f"checkpoint_{which}.pkl"
+        if path.exists():
+            break
+    else:
+        return
+    try:
+        saved = load_checkpoint(path).get("config")
+    except CheckpointError:
+        return  # reported where the checkpoint is loaded
+    if not isinstance(saved, dict):  # reference-format checkpoints carry no config
+        return
+    diffs = resume_differences(saved, registry.config_to_dict(config))
+    if diffs:
+        raise RunError(f"run {run_dir} was trained with other settings than config {name} has now: "
+                       f"{'; '.join(diffs)}. Train it again with `python run_exp.py --config {name} --retrain` (the "
+                       f"old run is moved aside), or restore those settings")
+
+
 def check_eval_folders(name: str, config) -> None:
     """Two evaluations of one config must not share a results folder (the second would reuse or
     overwrite the first's fitted models): an error before anything runs."""
@@ -159,6 +182,7 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
         if not any(run_dir.glob("checkpoint_*.pkl")):
             raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
                            f"(`python run_exp.py --config {name}`)")
+        check_trained_settings(name, run_dir, config)
         return run_dir
     for prerequisite in getattr(config, "prerequisites", lambda: [])():
         pre_config = prepare(prerequisite, device=str(config.device))
@@ -176,6 +200,8 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
             else:
                 printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far "
                          f"(--resume_on finishes it first)", log_dir)
+        else:
+            check_trained_settings(prerequisite, pre_dir, pre_config)
 
     state = training_state(run_dir, config.epochs)
     if args.retrain and state != "none":
@@ -187,6 +213,7 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
             printlog(f"--retrain replaces the previous run {run_dir} ({contents}); it was moved to {moved}", run_dir)
         state = "none"
     if state == "finished":
+        check_trained_settings(name, run_dir, config)
         printlog(f"{name}: already trained ({run_dir}/checkpoint_best.pkl); pass --retrain to train again", run_dir)
         return run_dir
     if state == "unfinished" and not args.resume_on:
