@@ -6,6 +6,7 @@ Runs go through run_exp.py's ``main`` in this process (fast); one test checks th
 line prints no traceback.
 """
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -52,6 +53,16 @@ def trained(tmp_path_factory):
         mp.undo()
     assert rc == 0, err
     return root / "out"
+
+
+def copy_trained(run: Path, dst: Path, tree: Path) -> None:
+    """``run`` copied to ``dst`` as if trained on ``tree`` (same content as the fixture's tree, other
+    path): a run trained on other data is otherwise refused (test_run_exp.py)."""
+    shutil.copytree(run, dst)
+    for path in dst.glob("checkpoint_*.pkl"):
+        state = torch.load(path, weights_only=False)
+        state["config"]["data_config"]["data_folder"] = str(tree)
+        torch.save(state, path)
 
 
 def a_file(tree, split="train"):
@@ -176,7 +187,7 @@ def test_bad_file_read_by_a_dataloader_worker(monkeypatch, world):
 
 def test_folders_with_fewer_than_withinuser_cands_plus_one_segments(monkeypatch, world, trained):
     tmp_path, tree, _ = world
-    shutil.copytree(trained / "kill_motifdist", tmp_path / "out" / "kill_motifdist")
+    copy_trained(trained / "kill_motifdist", tmp_path / "out" / "kill_motifdist", tree)
     # every folder too small: an error naming the numbers
     e = error_of(monkeypatch, world, *RC, "--set", "withinuser_cands=5")
     assert f"{tree / 'train'}: no folder holds withinuser_cands + 1 = 6 segments (largest folder: 5)" in e
@@ -229,10 +240,10 @@ def test_missing_checkpoint(monkeypatch, world, tmp_path):
 
 
 def test_truncated_checkpoint(monkeypatch, world, trained):
-    tmp_path, _, _ = world
+    tmp_path, tree, _ = world
     out = tmp_path / "out"
-    shutil.copytree(trained / "kill_motifdist", out / "kill_motifdist")
-    shutil.copytree(trained / "kill_relcon", out / "kill_relcon")
+    copy_trained(trained / "kill_motifdist", out / "kill_motifdist", tree)
+    copy_trained(trained / "kill_relcon", out / "kill_relcon", tree)
     # the latest checkpoint of the run to resume
     latest = out / "kill_relcon" / "checkpoint_latest.pkl"
     latest.write_bytes(latest.read_bytes()[:5000])

@@ -139,9 +139,10 @@ def check_trained_settings(name: str, run_dir: Path, config) -> None:
         saved = load_checkpoint(path).get("config")
     except CheckpointError:
         return  # reported where the checkpoint is loaded
-    if not isinstance(saved, dict):  # reference-format checkpoints carry no config
-        return
-    diffs = resume_differences(saved, registry.config_to_dict(config))
+    current = registry.config_to_dict(config)
+    if not isinstance(saved, dict) or any(saved.get(k) != current.get(k) for k in ("model_folder", "model_file")):
+        return  # a reference-format checkpoint (no config), or another kind of model: the loader reports it
+    diffs = resume_differences(saved, current)
     if diffs:
         raise RunError(f"run {run_dir} was trained with other settings than config {name} has now: "
                        f"{'; '.join(diffs)}. Train it again with `python run_exp.py --config {name} --retrain` (the "
