@@ -78,3 +78,23 @@ def test_sgd_steps_lower_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.9 * losses[0]
+
+
+def test_loss_gradients_are_bitwise_reproducible_with_several_threads():
+    """Training runs (and resumed runs) are bitwise reproducible only if every backward is: the
+    gather of the inter-user candidates used to accumulate in a thread-dependent order."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(2, previous))
+    try:
+        gen = torch.Generator().manual_seed(0)
+        b, k, d = 32, 8, 128
+        emb_ancs, emb_cands = torch.randn(b, d, generator=gen), torch.randn(b, k, d, generator=gen)
+        order = torch.stack([torch.randperm(b - 1 + k, generator=gen) for _ in range(b)], dim=1)
+        grads = []
+        for _ in range(20):
+            a, c = emb_ancs.clone().requires_grad_(), emb_cands.clone().requires_grad_()
+            relative_contrastive_loss(a, c, order, tau=0.1).backward()
+            grads.append((a.grad, c.grad))
+        assert all(torch.equal(grads[0][0], ga) and torch.equal(grads[0][1], gc) for ga, gc in grads[1:])
+    finally:
+        torch.set_num_threads(previous)

@@ -66,7 +66,10 @@ def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torc
     # (B, B-1) ids of the inter-user candidates of each anchor, in the rotation order.
     rot = (torch.arange(bs, device=emb_ancs.device)[:, None] + 1
            + torch.arange(bs - 1, device=emb_ancs.device)[None, :]) % bs
-    cands = torch.cat([emb_ancs[rot], emb_withinuser_cands], dim=1)  # (B, (B-1)+K, D)
+    # index_select, not emb_ancs[rot]: the backward of advanced indexing (index_put_ with
+    # accumulate) adds in a thread-dependent order on CPU, which made training runs differ bitwise.
+    inter = emb_ancs.index_select(0, rot.reshape(-1)).view(bs, bs - 1, emb_ancs.shape[1])
+    cands = torch.cat([inter, emb_withinuser_cands], dim=1)  # (B, (B-1)+K, D)
     sims = F.cosine_similarity(emb_ancs[:, None, :], cands, dim=-1) / tau  # (B, N)
     far_to_close = sims.gather(1, sortedinds.t().flip(1))  # (B, N)
     log_norm = torch.logcumsumexp(far_to_close, dim=1)
