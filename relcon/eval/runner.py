@@ -1,8 +1,9 @@
 """The cross-validation loop behind ``run_exp.py``: every evaluation config of a run, every fold.
 
 For each evaluation and fold k < cv_splits: read ``cv{k}_{train,val,test}_{X,y}.npy``, fit the
-evaluation model unless a fitted one for the same encoder exists (``--retrain_eval`` refits),
-predict the test split and score it. Results go to the run folder:
+evaluation model unless a stored fit matches (same encoder, evaluation settings and fold files,
+and a finished fine-tuning: ``Base_EvalClass.stale_reason``; ``--retrain_eval`` refits), predict
+the test split and score it. Results go to the run folder:
 
     results.csv   one row per evaluation x fold, plus mean and std rows
     results.json  the same, nested
