@@ -174,7 +174,6 @@ def bench_relcon_step(args, device) -> dict:
     out = {}
     for attention in args.step_attention:
         config, md_config = reference_configs()
-        config.set_device(device)
         config.channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
         model = Model(config, motifdist_net=distance_net(md_config, attention, device),
                       run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
@@ -214,7 +213,8 @@ def bench_relcon_step(args, device) -> dict:
 def bench_distance(args, device) -> dict:
     import torch
 
-    from relcon.models.RelCon.RelCon_Model import compute_candidate_distances, pairwise_candidate_distances
+    from relcon.models.RelCon.RelCon_Model import compute_candidate_distances
+    from relcon.testing import pairwise_candidate_distances
 
     config, md_config = reference_configs()
     batch = noise_batch(args.batch_size, args.cands, device, seed=1)
@@ -259,7 +259,6 @@ def bench_motifdist_step(args, device) -> dict:
     from relcon.models.MotifDist.MotifDist_Model import Model
 
     _, config = reference_configs()
-    config.set_device(device)
     torch.manual_seed(0)
     model = Model(config, run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
     model.configure_optimizer()

@@ -42,7 +42,8 @@ def check(name):
 
 @check("distances batched == pairwise (sparsemax, softmax)")
 def distances(device):
-    from relcon.models.RelCon.RelCon_Model import compute_candidate_distances, pairwise_candidate_distances
+    from relcon.models.RelCon.RelCon_Model import compute_candidate_distances
+    from relcon.testing import pairwise_candidate_distances
     from relcon.nets.CrossAttn.CrossAttn_Net import Net
 
     out = {"ok": True}

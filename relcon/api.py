@@ -11,12 +11,15 @@ run (``load_encoder("25_3_8_relcon")`` with the reference's ``checkpoint_best.pk
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from relcon.models.Base_Model import CheckpointError, load_checkpoint, load_state_dict_strict
-from relcon.utils.paths import out_dir
+from relcon.config import config_from_dict
+from relcon.experiments import registry
+from relcon.runs import CheckpointError, MissingConfigError, checkpoint_path, load_net
+from relcon.utils.paths import cli_path, out_dir
 
 ENCODER_INPUT = "(N, 3, T) accelerometry in g at 100 Hz, T = 256 (2.56 s) as in pre-training"
 
@@ -33,11 +36,6 @@ def run_folder(config_name_or_run_dir) -> Path:
     return folder
 
 
-def checkpoint_file(run_dir: Path, ckpt="best") -> Path:
-    ckpt = str(ckpt)
-    return run_dir / (f"checkpoint_epoch{ckpt}.pkl" if ckpt.isdigit() else f"checkpoint_{ckpt}.pkl")
-
-
 def _listing(folder: Path, limit: int = 20) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
     if not names:
@@ -46,8 +44,6 @@ def _listing(folder: Path, limit: int = 20) -> str:
 
 
 def _is_registry_name(text: str) -> bool:
-    from relcon.experiments import registry
-
     return text in registry.discover()
 
 
@@ -55,9 +51,7 @@ def _pretrained_source(name: str) -> str | None:
     """The run whose encoder config ``name`` evaluates (``pretrained_from``), if any."""
     if not _is_registry_name(name):
         return None
-    from relcon.experiments.registry import get_config
-
-    return getattr(get_config(name), "pretrained_from", None)
+    return registry.get_config(name).pretrained_from
 
 
 def locate_checkpoint(config_name_or_run_dir, ckpt="best") -> Path:
@@ -66,12 +60,12 @@ def locate_checkpoint(config_name_or_run_dir, ckpt="best") -> Path:
     given = Path(str(config_name_or_run_dir)).expanduser()
     if given.is_file():
         return given.resolve()
-    if not given.is_dir() and not checkpoint_file(out_dir(str(config_name_or_run_dir)), ckpt).exists():
+    if not given.is_dir() and not checkpoint_path(out_dir(str(config_name_or_run_dir)), ckpt).exists():
         source = _pretrained_source(str(config_name_or_run_dir))
         if source:
             return locate_checkpoint(source, ckpt)
     run_dir = run_folder(config_name_or_run_dir)
-    path = checkpoint_file(run_dir, ckpt)
+    path = checkpoint_path(run_dir, ckpt)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist; present in {run_dir}: {_listing(run_dir)}. Give "
                               f"ckpt='best', 'latest' or an epoch whose checkpoint exists, or train the run first")
@@ -83,8 +77,7 @@ def resolve_config(config, path: Path, name: str | None):
 
     ``config``: a config object, a registry name or None (then ``config.json`` beside the
     checkpoint, then the registry config ``name`` or the folder's name)."""
-    from relcon.experiments.registry import config_from_dict, get_config
-
+    get_config = registry.get_config
     if config is not None:
         return get_config(config) if isinstance(config, str) else config
     saved = path.parent / "config.json"
@@ -108,27 +101,15 @@ def load_net_checkpoint(config_name_or_run_dir, ckpt="best", device=None, config
 
     ``config`` (a config object or registry name) overrides the one saved in the checkpoint;
     it is required only for a checkpoint without one that cannot be matched to a config."""
-    from relcon.experiments.registry import config_from_dict
-    from relcon.utils.imports import import_net
-
     path = locate_checkpoint(config_name_or_run_dir, ckpt)
-    state = load_checkpoint(path)
-    if "net" not in state:
-        raise CheckpointError(f"checkpoint {path} has no 'net' entry (keys: {', '.join(sorted(state))}); "
-                              f"expected a training checkpoint of this project or of the reference code")
     given = str(config_name_or_run_dir)
     name = None if Path(given).expanduser().exists() else given
-    if config is None and "config" in state:
-        cfg = config_from_dict(state["config"])
-    else:
-        cfg = resolve_config(config, path, name)
-    if getattr(cfg, "net_config", None) is None:
-        raise CheckpointError(f"config {type(cfg).__name__} for {path} has no net_config; give the pre-training "
-                              f"config (RelCon or MotifDist), not an evaluation config")
-    net = import_net(cfg.net_config)
-    load_state_dict_strict(net, state["net"], f"checkpoint {path}")
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    return net.to(device).eval(), state, cfg
+    if config is None:
+        try:
+            return load_net(path, device=device)
+        except MissingConfigError:  # a reference-format checkpoint: match it to a registry config
+            pass
+    return load_net(path, config=resolve_config(config, path, name), device=device)
 
 
 def load_encoder_checkpoint(config_name_or_run_dir, ckpt="best", device=None, config=None):
@@ -160,8 +141,6 @@ def load_encoder(config_name_or_run_dir, ckpt="best", device=None, config=None) 
 # ---- command-line pieces shared by `python -m relcon.embed` and `python -m relcon.export`
 def add_checkpoint_arguments(parser) -> None:
     """--config / --run-dir / --ckpt: which pre-training run's encoder a command uses."""
-    from relcon.utils.paths import cli_path
-
     parser.add_argument("--config", help="config name of the pre-training run (its folder under the output root); "
                                          "with --run-dir: the architecture of a checkpoint that has no saved config")
     parser.add_argument("--run-dir", type=cli_path, help="run folder (or checkpoint file) instead of a config name")
@@ -172,8 +151,6 @@ def missing_checkpoint_source(parser, args, purpose: str) -> bool:
     """True (after printing the usage and an error) when neither --config nor --run-dir was given."""
     if args.config or args.run_dir:
         return False
-    import sys
-
     parser.print_usage(sys.stderr)
     print(f"error: give --config NAME or --run-dir DIR (the pre-training run whose encoder to {purpose})",
           file=sys.stderr)

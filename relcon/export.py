@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from relcon.api import add_checkpoint_arguments, load_encoder_checkpoint, locate_checkpoint, missing_checkpoint_source
+from relcon.runs import CheckpointError
 from relcon.utils.io import atomic_write_bytes
 from relcon.utils.paths import cli_path
 
@@ -110,8 +112,6 @@ def export_encoder(encoder: torch.nn.Module, path, format: str = "torchscript", 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relcon.api import add_checkpoint_arguments
-
     p = argparse.ArgumentParser(prog="python -m relcon.export",
                                 description="Export a trained RelCon encoder (TorchScript or torch.export), checked "
                                             "against the eager model.")
@@ -124,15 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from relcon.api import missing_checkpoint_source
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if missing_checkpoint_source(parser, args, "export"):
         return 2
-    from relcon.api import load_encoder_checkpoint, locate_checkpoint
-    from relcon.models.Base_Model import CheckpointError
-
     source = args.run_dir or args.config
     try:
         encoder, state = load_encoder_checkpoint(source, args.ckpt, "cpu", config=args.config if args.run_dir else None)

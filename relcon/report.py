@@ -27,12 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from relcon.api import run_folder
+from relcon.config import config_to_dict
+from relcon.eval.metrics import PRETTY
+from relcon.experiments.registry import get_config
 from relcon.utils.io import atomic_write_bytes, atomic_write_text
-from relcon.utils.paths import out_dir
+from relcon.utils.paths import cli_path, out_dir
 
 INSTALL_HINT = "pip install -e '.[plots]'"
 HEADLINE = {"classification": "macro_f1"}
-PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc."}
 STAGE_NAMES = {"MotifDist_Model": "stage 1: MotifDist distance", "RelCon_Model": "stage 2: RelCon encoder"}
 MAX_ANNOTATED_CLASSES = 20
 MAX_TARGET_PANELS = 6
@@ -97,8 +100,6 @@ def run_config(run_dir: Path, name: str) -> dict | None:
     if isinstance(saved, dict):
         return saved
     try:
-        from relcon.experiments.registry import config_to_dict, get_config
-
         return config_to_dict(get_config(name))
     except Exception:  # not a registry name (or configs fail to import): no stage information
         return None
@@ -380,9 +381,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from relcon.api import run_folder
-    from relcon.utils.paths import cli_path
-
     try:
         run_dir = run_folder(args.run_dir)
         result = write_report(run_dir, cli_path(args.out) if args.out else None)

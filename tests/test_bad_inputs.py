@@ -147,7 +147,6 @@ def test_relcon_encoder_channels_checked_before_training(monkeypatch, world, tmp
     monkeypatch.setenv("RELCON_CONFIGS", str(configs))
     config = registry.get_config("kill_relcon", registry.discover())
     registry.apply_overrides(config, ["net_config.params.init_conv.in_channels=4"])
-    config.set_device("cpu")
     distance = import_net(registry.get_config("kill_motifdist", registry.discover()).net_config)
     model = import_model(config, train_data=tree / "train", run_dir=tmp_path / "run", motifdist_net=distance)
     with pytest.raises(DataError, match=r"3 channel\(s\); the encoder \(in_channels=4\) expects 4"):
@@ -273,7 +272,6 @@ def test_wrong_architecture_checkpoint(monkeypatch, world, trained):
 
     config = registry.get_config("kill_motifdist", registry.discover())
     registry.apply_overrides(config, ["net_config.params.embed_dim=32"])
-    config.set_device("cpu")
     model = import_model(config, run_dir=trained / "kill_motifdist")
     with pytest.raises(CheckpointError) as info:
         model.load("best")

@@ -102,8 +102,7 @@ def test_forward_keeps_mode_and_calc_distance(tiny_tree):
 
     config = MotifDist_ModelConfig(data_config=SSLDataConfig(data_folder=str(tiny_tree)),
                                    net_config=Base_NetConfig("CrossAttn", "CrossAttn_Net", dict(REF["params"])))
-    config.set_rundir(str(tiny_tree / "run"))
-    model = Model(config)
+    model = Model(config, run_dir=str(tiny_tree / "run"))
     model.net.load_state_dict(REF["state_dict"])
     model.net.train()
     d = model.calc_distance(REF["query"], REF["key"])

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from relcon_testutils import load_fixture
-from relcon.models.RelCon.RelCon_Model import compute_candidate_distances, pairwise_candidate_distances
+from relcon.models.RelCon.RelCon_Model import compute_candidate_distances
+from relcon.testing import pairwise_candidate_distances
 from relcon.nets.CrossAttn.CrossAttn_Net import Net
 
 REF = load_fixture("crossattn.pt")

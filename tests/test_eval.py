@@ -168,7 +168,6 @@ def _tiny_pretrained_run(tmp_path, monkeypatch, eval_configs):
     config = registry.get_config("25_3_8_relcon")
     config.net_config.params = copy.deepcopy(TINY_RESNET)
     config.eval_configs = eval_configs
-    config.set_device("cpu")
     run = tmp_path / "out" / "tiny"
     run.mkdir(parents=True)
     torch.save({"net": encoder().state_dict(), "epoch": 0, "config": config_to_dict(config)},
@@ -176,21 +175,26 @@ def _tiny_pretrained_run(tmp_path, monkeypatch, eval_configs):
     return config
 
 
-def test_rerun_reuses_fitted_models(tmp_path, monkeypatch):
-    from relcon.eval.runner import run_evaluations
+def run_tiny_evaluations(tmp_path, config, refit=False):
+    """The evaluations of ``config`` on the encoder of the run ``tmp_path/out/tiny``."""
+    from relcon.eval.runner import EncoderRun, run_evaluations
 
+    run = tmp_path / "out" / "tiny"
+    return run_evaluations(run, "tiny", config, "cpu", EncoderRun(run, "tiny", config), refit=refit)
+
+
+def test_rerun_reuses_fitted_models(tmp_path, monkeypatch):
     folder = write_folds(tmp_path / "data")
     config = _tiny_pretrained_run(tmp_path, monkeypatch, [make_eval("linear_probe", folder),
                                                           make_eval("MLP_finetune", folder, epochs=2)])
-    args = argparse.Namespace(retrain_eval=False, eval_epoch=None)
-    first = run_evaluations("tiny", config, args)
+    first = run_tiny_evaluations(tmp_path, config)
     ckpt = tmp_path / "out" / "tiny" / "t" / "linear_probe" / "cv0" / "checkpoint_best.pkl"
     stamp = ckpt.stat().st_mtime_ns
-    second = run_evaluations("tiny", config, args)
+    second = run_tiny_evaluations(tmp_path, config)
     assert ckpt.stat().st_mtime_ns == stamp
     assert [r["mean"] for r in first] == [r["mean"] for r in second]
     assert "reusing the fitted model" in (tmp_path / "out" / "tiny" / "log.txt").read_text()
-    run_evaluations("tiny", config, argparse.Namespace(retrain_eval=True, eval_epoch=None))
+    run_tiny_evaluations(tmp_path, config, refit=True)
     assert ckpt.stat().st_mtime_ns != stamp
     for name in ("results.csv", "results.json", "results.md", "tiny_easy_paste.csv"):
         assert (tmp_path / "out" / "tiny" / name).exists()
@@ -199,18 +203,15 @@ def test_rerun_reuses_fitted_models(tmp_path, monkeypatch):
 
 
 def test_missing_pretrain_epoch_lists_existing(tmp_path, monkeypatch):
-    from relcon.eval.runner import run_evaluations
     from relcon.models.Base_Model import CheckpointError
 
     folder = write_folds(tmp_path / "data")
     config = _tiny_pretrained_run(tmp_path, monkeypatch, [make_eval("linear_probe", folder, pretrain_epoch=7)])
     with pytest.raises(CheckpointError, match=r"checkpoint_epoch7.pkl does not exist; present .*checkpoint_best.pkl"):
-        run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
+        run_tiny_evaluations(tmp_path, config, refit=False)
 
 
 def test_class_absent_from_train_warns_and_reports(tmp_path, monkeypatch):
-    from relcon.eval.runner import run_evaluations
-
     folder = write_folds(tmp_path / "data", n_folds=1)
     X, y = np.load(folder / "cv0_train_X.npy"), np.load(folder / "cv0_train_y.npy")
     np.save(folder / "cv0_train_X.npy", X[y != 2])
@@ -218,15 +219,13 @@ def test_class_absent_from_train_warns_and_reports(tmp_path, monkeypatch):
     ev = make_eval("linear_probe", folder)
     ev.cv_splits = 1
     config = _tiny_pretrained_run(tmp_path, monkeypatch, [ev])
-    records = run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
+    records = run_tiny_evaluations(tmp_path, config, refit=False)
     assert records[0]["status"] == "done"
     assert "absent from the training split" in (tmp_path / "out" / "tiny" / "log.txt").read_text()
 
 
 def test_seven_reference_evaluations_on_small_generated_folders(tmp_path, monkeypatch):
     """The 25_3_8_relcon evaluation configs (data layout, fold counts, models) end to end."""
-    from relcon.eval.runner import run_evaluations
-
     evaluations = registry.get_config("25_3_8_relcon").eval_configs
     reference = evaluations[:7]  # ours (gait regression) follow
     assert [(e.name, e.model_folder, e.model_file, e.cv_splits) for e in evaluations[7:]] == [
@@ -251,7 +250,7 @@ def test_seven_reference_evaluations_on_small_generated_folders(tmp_path, monkey
     torch.manual_seed(0)
     torch.save({"net": ResNet(**config.net_config.params).state_dict(), "epoch": 0,
                 "config": registry.config_to_dict(config)}, tmp_path / "out" / "tiny" / "checkpoint_best.pkl")
-    records = run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
+    records = run_tiny_evaluations(tmp_path, config, refit=False)
     assert [r["status"] for r in records] == ["done"] * 7
     assert [len(r["folds"]) for r in records] == [5, 5, 5, 8, 8, 4, 4]
 
@@ -362,8 +361,6 @@ def test_regression_targets_non_finite(tmp_path):
 
 
 def test_regression_results_table_below_classification(tmp_path, monkeypatch):
-    from relcon.eval.runner import run_evaluations
-
     har = write_folds(tmp_path / "har", n_folds=2)
     gait = write_regression_folds(tmp_path / "gait", n_folds=2)
     y = np.load(gait / "cv1_test_y.npy")
@@ -371,7 +368,7 @@ def test_regression_results_table_below_classification(tmp_path, monkeypatch):
     np.save(gait / "cv1_test_y.npy", y)
     config = _tiny_pretrained_run(tmp_path, monkeypatch, [make_eval("linear_probe", har),
                                                           make_regression_eval("linear_probe", gait)])
-    records = run_evaluations("tiny", config, argparse.Namespace(retrain_eval=False, eval_epoch=None))
+    records = run_tiny_evaluations(tmp_path, config, refit=False)
     assert [r["task"] for r in records] == ["classification", "regression"]
     assert records[1]["folds"][1]["n_test"] == 15
     assert {"mae", "rmse", "pearson_r", "r2"} <= set(records[1]["mean"])

@@ -288,7 +288,6 @@ def test_reference_crossattn_checkpoint_loads_strictly(tmp_path):
     with pytest.raises(CheckpointError, match="MotifDist distance network"):
         load_encoder(run)
     # the trainer's load() reads the same file
-    config.set_device("cpu")
     model = Model(config, run_dir=run)
     assert model.load("best", return_state_dict=True)["epoch"] == 3
     model.net.eval()

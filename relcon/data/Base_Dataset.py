@@ -13,45 +13,54 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from relcon.data import packed
+from relcon.utils.io import atomic_write
+from relcon.utils.paths import resolve_path
+
 
 # ---------------------------------------------------------------- configs
+@dataclass(kw_only=True)
 class Base_DatasetConfig:
     """``data_folder`` is relative to the repository root (or absolute). ``generate``, optional:
     ``{"name": generator, "args": {...}}`` from ``relcon.data.generators`` creates the data
     when the folder is missing (synthetic sets)."""
 
-    def __init__(self, data_folder: str, generate: dict | None = None):
-        self.data_folder = data_folder
-        self.generate = generate
-        self.type = None
+    data_folder: str
+    generate: dict | None = None
+    type: ClassVar[str | None] = None  # "ssl" or "supervised": what the folder holds
 
 
+@dataclass(kw_only=True)
 class SupervisedDataConfig(Base_DatasetConfig):
-    """Labelled arrays in ``data_folder``: ``cv{k}_{train,val,test}_{X,y}.npy`` with X (N, C, T).
+    """Labelled arrays in ``data_folder``: ``cv{k}_{train,val,test}_{X,y}.npy`` with X (N, C, T)
+    (``relcon/data/folds.py``).
 
     ``class_names`` (optional): the name of each label id of a classification set, in id order;
     only used to label results and figures (``python -m relcon.report``).
     """
 
-    def __init__(self, X_annotates: list = [""], y_annotate: str = "", class_names: list | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.X_annotates = list(X_annotates)
-        self.y_annotate = y_annotate
-        self.class_names = None if class_names is None else [str(c) for c in class_names]
-        self.type = "supervised"
+    X_annotates: list = field(default_factory=lambda: [""])
+    y_annotate: str = ""
+    class_names: list | None = None
+    type: ClassVar[str] = "supervised"
+
+    def __post_init__(self):
+        self.X_annotates = list(self.X_annotates)
+        self.class_names = None if self.class_names is None else [str(c) for c in self.class_names]
 
 
+@dataclass(kw_only=True)
 class SSLDataConfig(Base_DatasetConfig):
     """Unlabelled segment tree: ``data_folder/{train,val,test}/<subject>/<hour>/*.npy``."""
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.type = "ssl"
+    type: ClassVar[str] = "ssl"
 
 
 # ---------------------------------------------------------------- segment files
@@ -136,8 +145,6 @@ def _load_index_cache(root: Path):
 
 
 def _save_index_cache(root: Path, folders, names, mtimes: dict, scan_started_ns: int) -> bool:
-    from relcon.utils.io import atomic_write
-
     if max(mtimes.values()) >= scan_started_ns - int(RACY_SECONDS * 1e9):
         return False  # the tree is being written right now
     path = index_cache_path(root)
@@ -211,8 +218,6 @@ class SegmentIndex:
 
     @classmethod
     def _scan_packed(cls, root: Path):
-        from relcon.data import packed
-
         found = packed.find_manifest(root)
         if found is None:
             return None
@@ -432,7 +437,5 @@ def collate_batch(batch):
 
 def ssl_split_folders(data_config: SSLDataConfig) -> dict:
     """``{"train": Path, "val": Path, "test": Path}`` of an SSL data config, resolved against the repo."""
-    from relcon.utils.paths import resolve_path
-
     root = resolve_path(data_config.data_folder)
     return {split: root / split for split in ("train", "val", "test")}

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relcon.data.process.process_dummydataset import generate_dummydataset
+from relcon.data.synthetic import make_gait_dataset, make_har_dataset, write_supervised_folds
 from relcon.utils.paths import resolve_path
 from relcon.utils.utils import printlog
 
 
 def _pretrain_tree(folder, **kwargs):
-    from relcon.data.process.process_dummydataset import generate_dummydataset
-
     generate_dummydataset(folder, progress=False, **kwargs)
 
 
 def _synthetic_har(folder, n_folds=3, seed=0, **kwargs):
-    from relcon.data.synthetic import make_har_dataset, write_supervised_folds
-
     X, y, pid = make_har_dataset(seed=seed, **kwargs)
     write_supervised_folds(X, y, pid, folder, n_folds=n_folds, seed=seed)
 
 
 def _synthetic_gait(folder, n_folds=3, seed=0, **kwargs):
-    from relcon.data.synthetic import make_gait_dataset, write_supervised_folds
-
     X, y, pid = make_gait_dataset(seed=seed, **kwargs)
     write_supervised_folds(X, y, pid, folder, n_folds=n_folds, seed=seed)
 

@@ -38,10 +38,12 @@ Everything is vectorised over windows and samples; a Python loop runs at most pe
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import numpy as np
+
+from relcon.data.folds import remove_stale_folds, write_fold
+from relcon.utils.io import atomic_write_json
 
 ACTIVITIES = (
     "walking",
@@ -741,7 +743,6 @@ def make_gait_dataset(n_subjects: int = 12, windows_per_subject: int = 30, T: in
 # ----------------------------------------------------------------------------------------------
 # Subject-wise cross-validation folds
 
-_FOLD_FILE = re.compile(r"^cv(\d+)_(train|val|test)_(X|y)\.npy$")
 
 
 def make_subject_folds(pid, n_folds: int, seed: int = 0, val_fraction: float = 0.2):
@@ -796,8 +797,6 @@ def write_supervised_folds(X, y, pid, out_dir, n_folds: int = 3, seed: int = 0, 
         ``{"n_folds", "n_subjects", "n_windows", "out_dir", "folds": [{"fold", split: {"subjects",
         "n_subjects", "n_windows"}}]}``.
     """
-    from relcon.utils.io import atomic_save_npy, atomic_write_json
-
     X = np.asarray(X)
     y = np.asarray(y)
     pid = np.asarray(pid)
@@ -818,14 +817,10 @@ def write_supervised_folds(X, y, pid, out_dir, n_folds: int = 3, seed: int = 0, 
         entry = {"fold": k}
         for split in ("train", "val", "test"):
             mask = np.isin(pid, fold[split])
-            atomic_save_npy(out / f"cv{k}_{split}_X.npy", np.ascontiguousarray(X[mask], dtype=np.float32))
-            atomic_save_npy(out / f"cv{k}_{split}_y.npy", y[mask])
+            write_fold(out, k, split, np.ascontiguousarray(X[mask], dtype=np.float32), y[mask])
             entry[split] = {"subjects": [int(s) for s in fold[split]], "n_subjects": len(fold[split]),
                             "n_windows": int(mask.sum())}
         summary["folds"].append(entry)
-    for f in out.iterdir():
-        m = _FOLD_FILE.match(f.name)
-        if m and int(m.group(1)) >= n_folds:
-            f.unlink()
+    remove_stale_folds(out, n_folds)
     atomic_write_json(out / "folds.json", summary)
     return summary

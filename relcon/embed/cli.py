@@ -22,7 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from relcon.api import add_checkpoint_arguments, load_encoder_checkpoint, missing_checkpoint_source
+from relcon.embed import WINDOW_S, embed
+from relcon.runs import CheckpointError
+from relcon.utils.io import atomic_save_npy, atomic_write_text
 from relcon.utils.paths import cli_path
+from relcon.utils.utils import select_device
 
 COLUMNS = 3
 
@@ -132,8 +137,6 @@ def embeddings_csv(embeddings: np.ndarray, times: np.ndarray | None) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relcon.api import add_checkpoint_arguments
-
     p = argparse.ArgumentParser(prog="python -m relcon.embed",
                                 description="Embed accelerometry (x, y, z in g) with a trained RelCon encoder.")
     add_checkpoint_arguments(p)
@@ -151,18 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from relcon.api import missing_checkpoint_source
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if missing_checkpoint_source(parser, args, "use"):
         return 2
-    from relcon.api import load_encoder_checkpoint
-    from relcon.embed import WINDOW_S, embed
-    from relcon.models.Base_Model import CheckpointError
-    from relcon.utils.io import atomic_save_npy, atomic_write_text
-    from relcon.utils.utils import select_device
-
     try:
         signals = read_recording(args.input)
         source = args.run_dir or args.config

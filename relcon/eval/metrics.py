@@ -6,6 +6,9 @@ from sklearn import metrics as skm
 
 CLASSIFICATION_METRICS = ("macro_f1", "kappa", "balanced_accuracy", "accuracy")
 REGRESSION_METRICS = ("mae", "rmse", "pearson_r", "r2")
+# How tables and figures name each metric.
+PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc.",
+          "mae": "MAE", "rmse": "RMSE", "pearson_r": "Pearson r", "r2": "R²"}
 
 
 def classification_metrics(y_true, y_pred) -> dict:

@@ -17,23 +17,33 @@ import copy
 import csv
 import datetime
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from relcon.data.folds import data_hint, load_fold
 from relcon.data.generators import ensure_data
-from relcon.eval.Base_Eval import data_hint, load_fold, state_fingerprint
-from relcon.eval.metrics import (CLASSIFICATION_METRICS, REGRESSION_METRICS, aggregate, classification_metrics,
-                                 regression_metrics)
+from relcon.eval.metrics import (CLASSIFICATION_METRICS, PRETTY, REGRESSION_METRICS, aggregate,
+                                 classification_metrics, regression_metrics)
+from relcon.runs import load_net, state_digest
+from relcon.utils.imports import import_net, model_module
 from relcon.utils.io import atomic_save_npy, atomic_write, atomic_write_json, atomic_write_text
-from relcon.utils.paths import out_dir
 from relcon.utils.utils import printlog
 
 METRIC_FUNCTIONS = {"classification": classification_metrics}
 METRIC_NAMES = {"classification": CLASSIFICATION_METRICS}
-PRETTY = {"macro_f1": "macro-F1", "kappa": "Cohen's κ", "balanced_accuracy": "bal. acc.", "accuracy": "acc.",
-          "mae": "MAE", "rmse": "RMSE", "pearson_r": "Pearson r", "r2": "R²"}
+
+
+@dataclass
+class EncoderRun:
+    """The pre-training run whose encoder is evaluated: its folder, its name in the results, and
+    the config that built it (used when its checkpoint holds none, as the reference's do)."""
+
+    run_dir: Path
+    name: str
+    config: object = None
 
 
 def register_task(task: str, metric_fn, names) -> None:
@@ -46,31 +56,33 @@ def register_task(task: str, metric_fn, names) -> None:
 register_task("regression", regression_metrics, REGRESSION_METRICS)
 
 
-def _pretrained_encoder(name: str, ckpt, device):
-    from relcon.api import load_encoder_checkpoint
+def _pretrained_encoder(source: EncoderRun, ckpt, device):
+    encoder, state, cfg = load_net(source.run_dir, ckpt, device=device, default_config=source.config)
+    if cfg.net_config.net_folder == "CrossAttn":
+        raise ValueError(f"{source.run_dir} holds a MotifDist distance network (CrossAttn), not an encoder")
+    return encoder, {"init": "pretrained", "run": source.name, "ckpt": str(ckpt), "epoch": state.get("epoch"),
+                     "sha256": state_digest(encoder)}
 
-    encoder, state = load_encoder_checkpoint(out_dir(name), ckpt, device)
-    source = {"init": "pretrained", "run": name, "ckpt": str(ckpt), "epoch": state.get("epoch"),
-              "sha256": state_fingerprint(encoder)}
-    return encoder, source
 
-
-def _random_encoder(config, seed: int, device):
-    from relcon.utils.imports import import_net
-
+def _random_encoder(net_config, seed: int, device):
     torch.manual_seed(seed)
-    encoder = import_net(config.net_config).to(device)
-    return encoder, {"init": "random", "seed": seed, "sha256": state_fingerprint(encoder)}
+    encoder = import_net(net_config).to(device)
+    return encoder, {"init": "random", "seed": seed, "sha256": state_digest(encoder)}
 
 
-def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
-    """All folds of one evaluation config: {"label", "folds": [...], "mean", "std", ...}."""
-    from relcon.utils.imports import model_module
+def evaluate(ev, run_dir: Path, encoder_run: EncoderRun, net_config, device, eval_epoch=None,
+             refit: bool = False) -> dict:
+    """All folds of one evaluation config ``ev``: {"label", "folds": [...], "mean", "std", ...}.
 
-    device = torch.device(config.device or "cpu")
+    ``encoder_run``: the pre-trained encoder's run; ``net_config``: its architecture (for the
+    random-init baseline); ``eval_epoch``: overrides ``ev.pretrain_epoch``; ``refit``: fit again
+    even when a stored fit matches. Fitted models go to ``run_dir/<ev.folder>/cv{k}/``.
+    """
+    log_dir = run_dir
+    device = torch.device(device)
     record = {"label": ev.label, "name": ev.name, "model_file": ev.model_file, "data_folder": ev.data_config.data_folder,
               "cv_splits": ev.cv_splits, "folder": ev.folder}
-    if getattr(ev.data_config, "class_names", None):
+    if getattr(ev.data_config, "class_names", None):  # only classification sets have them
         record["class_names"] = list(ev.data_config.class_names)
     folder = ensure_data(ev.data_config, log_dir)
     if not folder.is_dir():
@@ -79,15 +91,15 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
         return record
     model_cls = model_module(ev).Model
     random_init = ev.encoder_init == "random" or getattr(model_cls, "random_encoder", False)
-    ckpt = getattr(args, "eval_epoch", None) or ev.pretrain_epoch
+    ckpt = eval_epoch or ev.pretrain_epoch
     if random_init:
-        base_encoder, source = _random_encoder(config, ev.seed, device)
+        base_encoder, source = _random_encoder(net_config, ev.seed, device)
     else:
-        base_encoder, source = _pretrained_encoder(getattr(config, "pretrained_from", None) or name, ckpt, device)
+        base_encoder, source = _pretrained_encoder(encoder_run, ckpt, device)
     record["encoder"] = source
     in_channels = getattr(base_encoder, "in_channels", None)
     class_num = ev.evalnetparams.get("class_num") if model_cls.task == "classification" else None
-    eval_dir = out_dir(name) / ev.folder
+    eval_dir = run_dir / ev.folder
     folds = []
     for k in range(ev.cv_splits):
         data = load_fold(folder, k, in_channels=in_channels, task=model_cls.task,
@@ -102,8 +114,7 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
                 printlog(f"warning: {ev.label} fold {k}: test classes {missing} are absent from the training split; "
                          f"their F1 is 0 unless predicted", log_dir)
         model = model_cls(ev, copy.deepcopy(base_encoder), eval_dir / f"cv{k}", device, source)
-        stale = "--retrain_eval" if getattr(args, "retrain_eval", False) else model.stale_reason(data["train"],
-                                                                                                   data["val"])
+        stale = "--retrain_eval" if refit else model.stale_reason(data["train"], data["val"])
         if stale:
             why = "" if stale == "no fitted model yet" else f" (refitting: {stale})"
             printlog(f"{ev.label} fold {k}/{ev.cv_splits}: fitting on {len(data['train'].y)} train / "
@@ -146,8 +157,8 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_results(name: str, records: list[dict], ckpt_label: str) -> str:
-    run_dir = out_dir(name)
+def write_results(run_dir: Path, name: str, records: list[dict], ckpt_label: str) -> str:
+    """results.json / .csv / .md and the easy-paste CSV in ``run_dir``; returns the markdown table."""
     atomic_write_json(run_dir / "results.json", {"config": name, "pretrain_epoch": ckpt_label, "evaluations": records})
     metric_names = sorted({m for r in records if r.get("status") == "done" for m in r["mean"]})
     buf = io.StringIO()
@@ -180,14 +191,16 @@ def write_results(name: str, records: list[dict], ckpt_label: str) -> str:
     return table
 
 
-def run_evaluations(name: str, config, args) -> list[dict]:
-    log_dir = out_dir(name)
+def run_evaluations(run_dir: Path, name: str, config, device, encoder_run: EncoderRun, eval_epoch=None,
+                    refit: bool = False) -> list[dict]:
+    """Every evaluation config of ``config`` on every fold; results written to ``run_dir``."""
+    run_dir = Path(run_dir)
     records = []
     for ev in config.eval_configs:
-        printlog(f"evaluation {ev.label} ({ev.cv_splits} fold(s), data {ev.data_config.data_folder})", log_dir)
-        records.append(evaluate(name, config, ev, args, log_dir))
+        printlog(f"evaluation {ev.label} ({ev.cv_splits} fold(s), data {ev.data_config.data_folder})", run_dir)
+        records.append(evaluate(ev, run_dir, encoder_run, config.net_config, device, eval_epoch, refit))
     epochs = sorted({str(ev.pretrain_epoch) for ev in config.eval_configs})
-    ckpt_label = str(getattr(args, "eval_epoch", None) or ", ".join(epochs))
-    table = write_results(name, records, ckpt_label)
-    printlog(f"\nResults of {name} (mean ± std over folds; {out_dir(name) / 'results.md'}):\n{table}", log_dir)
+    ckpt_label = str(eval_epoch or ", ".join(epochs))
+    table = write_results(run_dir, name, records, ckpt_label)
+    printlog(f"\nResults of {name} (mean ± std over folds; {run_dir / 'results.md'}):\n{table}", run_dir)
     return records

@@ -18,6 +18,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from relcon.config import config_fields, config_from_dict, config_to_dict  # noqa: F401 (re-exported)
+
 CONFIG_PACKAGE = "relcon.experiments.configs"
 
 
@@ -91,54 +93,14 @@ def describe(config) -> str:
     return f"{getattr(config, 'model_file', '?')} on {data}, {getattr(config, 'epochs', '?')} epochs"
 
 
-# ------------------------------------------------------------------ serialisation
+# ------------------------------------------------------------------ overrides
 _PLAIN = (str, int, float, bool, type(None))
-
-
-def config_to_dict(obj):
-    """Plain, JSON-able view of a config object tree (classes recorded under ``__class__``)."""
-    if isinstance(obj, _PLAIN):
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return [config_to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): config_to_dict(v) for k, v in obj.items()}
-    if obj is Ellipsis:
-        return "..."
-    if hasattr(obj, "__dict__"):
-        out = {"__class__": f"{type(obj).__module__}.{type(obj).__qualname__}"}
-        for k, v in vars(obj).items():
-            if k.startswith("_") or k in ("device",):
-                continue
-            out[k] = config_to_dict(v)
-        return out
-    return repr(obj)
-
-
-def config_from_dict(data):
-    """Inverse of ``config_to_dict``: rebuilds config objects without calling their constructors."""
-    if isinstance(data, list):
-        return [config_from_dict(v) for v in data]
-    if isinstance(data, dict):
-        if "__class__" in data:
-            module, _, qualname = data["__class__"].rpartition(".")
-            cls = getattr(importlib.import_module(module), qualname)
-            obj = cls.__new__(cls)
-            for k, v in data.items():
-                if k != "__class__":
-                    setattr(obj, k, config_from_dict(v))
-            if not hasattr(obj, "device"):
-                obj.device = None
-            return obj
-        return {k: config_from_dict(v) for k, v in data.items()}
-    return data
 
 
 def flat_keys(obj, prefix: str = "") -> dict:
     """``{"dotted.key": value}`` for every settable leaf of a config."""
     out = {}
-    items = obj.items() if isinstance(obj, dict) else (
-        (k, v) for k, v in vars(obj).items() if not k.startswith("_") and k not in ("device", "run_dir", "input_dims"))
+    items = obj.items() if isinstance(obj, dict) else config_fields(obj).items()
     for k, v in items:
         key = f"{prefix}{k}"
         if isinstance(v, dict) or (hasattr(v, "__dict__") and not isinstance(v, _PLAIN) and not isinstance(v, (list, tuple))):

@@ -8,7 +8,7 @@ of a RelCon config) are trained first when their best checkpoint is missing.
 from __future__ import annotations
 
 import argparse
-import datetime
+import dataclasses
 import json
 import os
 import sys
@@ -17,10 +17,17 @@ from pathlib import Path
 
 import torch
 
+from relcon.config import config_to_dict
+from relcon.data.generators import ensure_data
+from relcon.eval.runner import EncoderRun, run_evaluations
 from relcon.experiments import registry
-from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint, resume_differences
+from relcon.models.Base_Model import NonFiniteLossError
+from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_checkpoint, load_net,
+                         move_run_aside, trained_settings_differences, training_state)
 from relcon.utils import distributed
-from relcon.utils.paths import out_dir, resolve_path
+from relcon.utils.imports import import_model
+from relcon.utils.memory import configure_allocator
+from relcon.utils.paths import out_dir
 from relcon.utils.utils import count_parameters, select_device, set_seed
 from relcon.utils.utils import printlog as _printlog
 
@@ -53,55 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def training_state(run_dir: Path, epochs: int) -> str:
-    """'none', 'finished' or 'unfinished' for the checkpoints in ``run_dir``."""
-    best, latest = run_dir / "checkpoint_best.pkl", run_dir / "checkpoint_latest.pkl"
-    if not latest.exists():
-        return "finished" if best.exists() else "none"
-    try:
-        state = load_checkpoint(latest)
-    except CheckpointError:
-        return "unfinished"
-    if "epoch_done" not in state:  # written by the reference code: it trusts checkpoint_best
-        return "finished" if best.exists() else "unfinished"
-    return "finished" if state["epoch_done"] and state["epoch"] + 1 >= epochs else "unfinished"
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How one invocation treats existing runs (the command-line flags of ``run_exp.py``)."""
 
+    retrain: bool = False  # move a trained or unfinished run aside and train from scratch
+    resume_on: bool = False  # continue an unfinished run from checkpoint_latest.pkl
+    eval_only: bool = False  # evaluate the existing checkpoint; never train
+    retrain_eval: bool = False  # refit evaluation models even if fitted ones match
+    eval_epoch: str | None = None  # pre-trained checkpoint to evaluate (default: each evaluation's)
 
-def describe_run(run_dir: Path) -> str:
-    """What a run folder holds, in a few words: its checkpoints, the epochs they reached, other files."""
-    names = sorted(p.name for p in run_dir.iterdir())
-    checkpoints = [n for n in names if n.startswith("checkpoint_") and n.endswith(".pkl")]
-    others = [n for n in names if n not in checkpoints and not n.startswith(".")]
-    text = f"{len(checkpoints)} checkpoint(s) ({', '.join(checkpoints)})" if checkpoints else "no checkpoint"
-    latest = run_dir / "checkpoint_latest.pkl"
-    if latest.exists():
-        try:
-            state = load_checkpoint(latest)
-            text += f", trained up to epoch {state.get('epoch')}" + (
-                f" step {state.get('step')}" if not state.get("epoch_done", True) else "")
-        except CheckpointError:
-            text += ", checkpoint_latest.pkl unreadable"
-    return text + (f"; also {', '.join(others)}" if others else "")
-
-
-def move_run_aside(run_dir: Path) -> Path | None:
-    if not run_dir.exists() or not any(run_dir.iterdir()):
-        return None
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
-    n = 1
-    while target.exists():  # two --retrain within one second
-        n += 1
-        target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
-    run_dir.rename(target)
-    return target
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "RunOptions":
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
 def ssl_folders(config, log_dir=None) -> dict:
     """Train/val/test folders of an SSL data config (generated first if the config says how),
     checked to exist."""
-    from relcon.data.generators import ensure_data
-
     root = ensure_data(config.data_config, log_dir)
     folders = {split: root / split for split in ("train", "val", "test")}
     for split, folder in folders.items():
@@ -113,14 +89,12 @@ def ssl_folders(config, log_dir=None) -> dict:
     return folders
 
 
-def prepare(name: str, overrides=(), device: str = "auto", registry_dict=None):
-    """Config ``name`` with overrides applied and device set."""
+def prepare(name: str, overrides=(), registry_dict=None):
+    """Config ``name`` with overrides applied, checked; its thread count set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
     check_eval_folders(name, config)
-    config.set_device(distributed.init(select_device(device)))  # joins torchrun's process group if any
-    config.set_rundir(name)
-    if getattr(config, "num_threads", -1) and config.num_threads > 0:
+    if config.num_threads and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     return config
 
@@ -129,20 +103,7 @@ def check_trained_settings(name: str, run_dir: Path, config) -> None:
     """RunError when the trained run in ``run_dir`` was trained with other data, architecture or
     optimisation settings than ``config`` now has (an edited config would otherwise reuse the
     old model silently). Epochs, evaluations and other resumable fields may differ."""
-    for which in ("best", "latest"):
-        path = run_dir / f"checkpoint_{which}.pkl"
-        if path.exists():
-            break
-    else:
-        return
-    try:
-        saved = load_checkpoint(path).get("config")
-    except CheckpointError:
-        return  # reported where the checkpoint is loaded
-    current = registry.config_to_dict(config)
-    if not isinstance(saved, dict) or any(saved.get(k) != current.get(k) for k in ("model_folder", "model_file")):
-        return  # a reference-format checkpoint (no config), or another kind of model: the loader reports it
-    diffs = resume_differences(saved, current)
+    diffs = trained_settings_differences(run_dir, config)
     if diffs:
         raise RunError(f"run {run_dir} was trained with other settings than config {name} has now: "
                        f"{'; '.join(diffs)}. Train it again with `python run_exp.py --config {name} --retrain` (the "
@@ -153,7 +114,7 @@ def check_eval_folders(name: str, config) -> None:
     """Two evaluations of one config must not share a results folder (the second would reuse or
     overwrite the first's fitted models): an error before anything runs."""
     seen = {}
-    for i, ev in enumerate(getattr(config, "eval_configs", None) or []):
+    for i, ev in enumerate(config.eval_configs):
         if ev.folder in seen:
             j = seen[ev.folder]
             raise registry.ConfigError(
@@ -162,50 +123,66 @@ def check_eval_folders(name: str, config) -> None:
         seen[ev.folder] = i
 
 
-def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
-    """Train ``config`` (and its prerequisites) as the flags say; returns the run folder."""
-    from relcon.utils.imports import import_model
+def frozen_distance(config, device, run_dir: Path) -> dict:
+    """The trainer arguments that hand a RelCon-style trainer its frozen MotifDist distance: the
+    net from the prerequisite's best checkpoint and the config it was trained with."""
+    key = config.frozen_distance_key()
+    if key is None:
+        return {}
+    net, state, md_config = load_net(out_dir(key), "best", device=device)
+    printlog(f"Frozen MotifDist distance from {checkpoint_path(out_dir(key), 'best')} (epoch {state.get('epoch')}, "
+             f"attention in eval: {getattr(net, 'attention', '?')})", run_dir)
+    return {"motifdist_net": net, "motifdist_config": md_config}
 
-    source = getattr(config, "pretrained_from", None)
-    if source:
-        # An evaluation-only config: the encoder is another run's, trained first if missing.
-        if source == name:
-            raise RunError(f"config {name}: pretrained_from names the config itself")
-        source_config = prepare(source, device=str(config.device))
-        if args.eval_only or training_state(out_dir(source), source_config.epochs) == "finished":
-            return out_dir(source)
-        printlog(f"{name} evaluates the encoder of {source}: training {source} first", out_dir(name))
-        return train(source, source_config, argparse.Namespace(retrain=False, resume_on=args.resume_on,
-                                                               eval_only=False), out_dir(source), depth + 1)
-    run_dir = out_dir(name)
-    if args.eval_only:
-        # Evaluation needs only this run's encoder: no training here, and none of prerequisites.
-        if not any(run_dir.glob("checkpoint_*.pkl")):
-            raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
-                           f"(`python run_exp.py --config {name}`)")
-        check_trained_settings(name, run_dir, config)
-        return run_dir
-    for prerequisite in getattr(config, "prerequisites", lambda: [])():
-        pre_config = prepare(prerequisite, device=str(config.device))
+
+def train_prerequisites(name: str, config, options: RunOptions, device, log_dir: Path, depth: int) -> None:
+    """Train (or finish, or check) the runs ``config`` needs before it can train."""
+    for prerequisite in config.prerequisites():
+        pre_config = prepare(prerequisite)
         pre_dir = out_dir(prerequisite)
-        pre_args = argparse.Namespace(retrain=False, resume_on=args.resume_on, eval_only=False)
-        if not (pre_dir / "checkpoint_best.pkl").exists():
+        pre_options = RunOptions(resume_on=options.resume_on)
+        if not checkpoint_path(pre_dir, "best").exists():
             printlog(f"{name} needs {prerequisite}, whose best checkpoint is missing: training {prerequisite} first",
                      log_dir)
-            train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
+            train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1)
         elif training_state(pre_dir, pre_config.epochs) == "unfinished":
-            if args.resume_on:
+            if options.resume_on:
                 # A run killed while its prerequisite trained must end as if never killed: finish it first.
                 printlog(f"{name} needs {prerequisite}, which is unfinished: resuming {prerequisite} first", log_dir)
-                train(prerequisite, pre_config, pre_args, log_dir, depth + 1)
+                train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1)
             else:
                 printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far "
                          f"(--resume_on finishes it first)", log_dir)
         else:
             check_trained_settings(prerequisite, pre_dir, pre_config)
 
+
+def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: int = 0) -> Path:
+    """Train ``config`` (and its prerequisites) as ``options`` say; returns the folder of the run
+    whose encoder the config's evaluations use."""
+    source = config.pretrained_from
+    if source:
+        # An evaluation-only config: the encoder is another run's, trained first if missing.
+        if source == name:
+            raise RunError(f"config {name}: pretrained_from names the config itself")
+        source_config = prepare(source)
+        if options.eval_only or training_state(out_dir(source), source_config.epochs) == "finished":
+            return out_dir(source)
+        printlog(f"{name} evaluates the encoder of {source}: training {source} first", out_dir(name))
+        return train(source, source_config, RunOptions(resume_on=options.resume_on), device, out_dir(source),
+                     depth + 1)
+    run_dir = out_dir(name)
+    if options.eval_only:
+        # Evaluation needs only this run's encoder: no training here, and none of prerequisites.
+        if not has_checkpoint(run_dir):
+            raise RunError(f"--eval_only: run {run_dir} has no checkpoint; train it first "
+                           f"(`python run_exp.py --config {name}`)")
+        check_trained_settings(name, run_dir, config)
+        return run_dir
+    train_prerequisites(name, config, options, device, log_dir, depth)
+
     state = training_state(run_dir, config.epochs)
-    if args.retrain and state != "none":
+    if options.retrain and state != "none":
         contents = describe_run(run_dir)
         moved = move_run_aside(run_dir) if distributed.is_main() else None
         distributed.barrier()
@@ -215,28 +192,29 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
         state = "none"
     if state == "finished":
         check_trained_settings(name, run_dir, config)
-        printlog(f"{name}: already trained ({run_dir}/checkpoint_best.pkl); pass --retrain to train again", run_dir)
+        printlog(f"{name}: already trained ({checkpoint_path(run_dir, 'best')}); pass --retrain to train again",
+                 run_dir)
         return run_dir
-    if state == "unfinished" and not args.resume_on:
+    if state == "unfinished" and not options.resume_on:
         raise RunError(f"run {run_dir} holds an unfinished training; pass --resume_on to continue it or --retrain "
                        f"to move it aside and start over")
 
     folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
     set_seed(config.seed)
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
-                         resume_on=args.resume_on)
+                         resume_on=options.resume_on, run_dir=run_dir, device=device,
+                         **frozen_distance(config, device, run_dir))
     model.log(f"{'-' * 30} config {name} {'-' * 30}")
-    model.log(f"device {config.device}; trainable parameters: {count_parameters(model.net):,}")
+    model.log(f"device {device}; trainable parameters: {count_parameters(model.net):,}")
     model.fit()
     return run_dir
 
 
 def main(argv=None) -> int:
-    from relcon.utils.memory import configure_allocator
-
     configure_allocator()  # steady peak memory on CPU (relcon/utils/memory.py)
     args = build_parser().parse_args(argv)
     args.overrides = [item for group in args.overrides for item in group]
+    options = RunOptions.from_args(args)
     warnings.filterwarnings("ignore", message=".*padding='same' with even kernel.*")
     try:
         registry_dict = registry.discover()
@@ -249,19 +227,21 @@ def main(argv=None) -> int:
             build_parser().print_usage(sys.stderr)
             print("error: --config NAME is required (see --list)", file=sys.stderr)
             return 2
-        config = prepare(args.config, args.overrides, args.device, registry_dict)
+        config = prepare(args.config, args.overrides, registry_dict)
+        device = distributed.init(select_device(args.device))  # joins torchrun's process group if any
         log_dir = out_dir(args.config)
         if distributed.is_main():
             print(f"Resolved config {args.config}:")
-            print(json.dumps(registry.config_to_dict(config), indent=2, default=str))
+            print(json.dumps(config_to_dict(config), indent=2, default=str))
         if distributed.is_initialized():
-            printlog(f"distributed: {distributed.world_size()} processes ({config.device.type}, "
+            printlog(f"distributed: {distributed.world_size()} processes ({device.type}, "
                      f"batch_size {config.batch_size} per process)", log_dir)
-        train(args.config, config, args, log_dir)
+        encoder_dir = train(args.config, config, options, device, log_dir)
         if config.eval_configs and distributed.is_main():  # evaluations are single-process
-            from relcon.eval.runner import run_evaluations
-
-            run_evaluations(args.config, config, args)
+            source = config.pretrained_from or args.config
+            encoder_config = prepare(source) if config.pretrained_from else config
+            run_evaluations(log_dir, args.config, config, device, EncoderRun(encoder_dir, source, encoder_config),
+                            eval_epoch=options.eval_epoch, refit=options.retrain_eval)
             printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
                      f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)
         distributed.barrier()

@@ -6,13 +6,7 @@ The loop here does the rest: epochs, validation, checkpoints (best / latest / ev
 / every N steps), resumption, logging, metrics CSV, TensorBoard when installed, and stopping
 on a non-finite loss.
 
-Run folder ``relcon/experiments/out/<run>/``:
-    checkpoint_best.pkl, checkpoint_latest.pkl, checkpoint_epoch{N}.pkl, log.txt, metrics.csv,
-    config.json, tb/ (TensorBoard, optional).
-A checkpoint is a dict: net, optimizer, epoch, step, test_loss (the validation loss, under the
-reference's key), val_loss, best_val_loss, config (the resolved config as plain data), inputs
-(fingerprints of what else shapes training), rng (every random state that matters), finished,
-history; step checkpoints add epoch_done=False and train_loss_sum. Files are written atomically.
+The run folder and what a checkpoint holds: ``relcon/runs.py``. Files are written atomically.
 
 Resuming is bitwise: the data order is a pure function of (seed, epoch), every per-sample draw
 a pure function of (seed, epoch, index) (``seeded_rng``), and the global torch / numpy / Python
@@ -22,39 +16,34 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from relcon.data.Base_Dataset import Base_DatasetConfig
+from relcon.config import config_to_dict
+from relcon.data.Base_Dataset import Base_DatasetConfig, collate_batch
 from relcon.nets.Base_Nets import Base_NetConfig
+from relcon.runs import (CHECKPOINT_FORMAT, RESUMABLE_FIELDS, CheckpointError, checkpoint_path,  # noqa: F401
+                         load_checkpoint, load_state_dict_strict, resume_differences, rng_state, set_rng_state)
 from relcon.utils import distributed
+from relcon.utils.imports import import_net
 from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json, remove_stale_temporaries
+from relcon.utils.paths import out_dir
 from relcon.utils.utils import printlog
 
-CHECKPOINT_FORMAT = 1
-
-# Config fields that may change between a run and its resumption; any other difference
-# (architecture, data, batch size, seed, method settings) makes resuming refuse.
-RESUMABLE_FIELDS = {"epochs", "save_epochfreq", "save_stepfreq", "num_workers", "num_threads", "description",
-                    "eval_configs", "run_dir", "input_dims",
-                    # how, not what, is computed (results equal up to float rounding):
-                    "channels_last", "distance_chunk"}
-
-
+@dataclass(kw_only=True)
 class Base_ModelConfig:
     """Everything one training run needs. Keywords are the reference's, new ones have defaults.
 
     Args:
-        model_folder, model_file: the trainer, ``relcon/models/<folder>/<file>.py``.
+        model_folder, model_file: the trainer, ``<trainer_package>/<folder>/<file>.py``.
         data_config: an ``SSLDataConfig`` or ``SupervisedDataConfig``.
         net_config: a ``Base_NetConfig`` (the network to train).
-        epochs, lr, batch_size: optimisation.
+        epochs, lr, batch_size: optimisation (batch_size per process under torchrun).
         save_epochfreq: also keep ``checkpoint_epoch{N}.pkl`` every N epochs.
         seed: seeds torch, numpy, Python, the data order and every per-sample draw.
         num_threads: torch CPU threads (-1: leave torch's default).
@@ -65,47 +54,46 @@ class Base_ModelConfig:
         channels_last: memory layout of nets that offer one (ResNet1D): ``None`` = channels-last
             2-D convolutions on CPU (1.3-1.8x faster there), the 1-D layout on CUDA; True/False
             force one. Same results up to float rounding.
+        pretrained_from: a config name whose trained encoder this config evaluates instead of
+            training its own (``run_exp.py`` resolves it; evaluation-only configs).
+
+    Device, run folder and input sizes are not config fields: they are the trainer's arguments.
     """
 
-    def __init__(self, model_folder: str, model_file: str, data_config: Base_DatasetConfig,
-                 net_config: Base_NetConfig = None, epochs=50, lr=0.001, batch_size=16, save_epochfreq=100,
-                 seed=1234, num_threads=-1, eval_configs=[], description: str = "", save_stepfreq: int = 0,
-                 num_workers: int = 0, channels_last: bool | None = None):
-        self.model_folder = model_folder
-        self.model_file = model_file
-        self.data_config = data_config
-        self.net_config = net_config
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.save_epochfreq = save_epochfreq
-        self.seed = seed
-        self.num_threads = num_threads
-        self.eval_configs = list(eval_configs)
-        self.description = description
-        self.save_stepfreq = save_stepfreq
-        self.num_workers = num_workers
-        self.channels_last = channels_last
-        self.device = None
-        self.input_dims = None
-        self.run_dir = None
+    trainer_package: ClassVar[str] = "relcon.models"  # where model_folder/model_file live
 
-    def set_device(self, device):
-        self.device = device
+    model_folder: str
+    model_file: str
+    data_config: Base_DatasetConfig
+    net_config: Base_NetConfig | None = None
+    epochs: int = 50
+    lr: float = 0.001
+    batch_size: int = 16
+    save_epochfreq: int = 100
+    seed: int = 1234
+    num_threads: int = -1
+    eval_configs: list = field(default_factory=list)
+    description: str = ""
+    save_stepfreq: int = 0
+    num_workers: int = 0
+    channels_last: bool | None = None
+    pretrained_from: str | None = None
 
-    def set_inputdims(self, dims):
-        self.input_dims = dims
+    def __post_init__(self):
+        self.eval_configs = list(self.eval_configs)
 
-    def set_rundir(self, run_dir):
-        self.run_dir = run_dir
+    def prerequisites(self) -> list[str]:
+        """Config names whose trained runs this one needs (trained first by ``run_exp.py``)."""
+        return []
+
+    def frozen_distance_key(self) -> str | None:
+        """The MotifDist config whose trained net the trainer gets as its frozen distance
+        (``motifdist_net`` / ``motifdist_config`` arguments), if any."""
+        return None
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable or does not fit the network."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -151,85 +139,11 @@ def make_loader(dataset, batch_size: int, train: bool, seed: int, num_workers: i
     sampler = EpochSampler(len(dataset), shuffle=train, seed=seed, rank=distributed.rank(),
                            world_size=distributed.world_size())
     if collate_fn is None and getattr(dataset, "returns_batches", False):
-        from relcon.data.Base_Dataset import collate_batch
-
         collate_fn = collate_batch  # the dataset's __getitems__ collates whole batches itself
     # A private generator keeps DataLoader's worker seeding off the global torch RNG.
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                                        collate_fn=collate_fn, generator=torch.Generator().manual_seed(seed),
                                        pin_memory=pin_memory, drop_last=False)
-
-
-def rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    # A checkpoint loaded with map_location="cuda" holds these on the GPU; the setters want CPU tensors.
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint safely (``weights_only``), with errors that name the file."""
-    path = Path(path)
-    if not path.exists():
-        existing = sorted(p.name for p in path.parent.glob("checkpoint_*.pkl")) if path.parent.exists() else []
-        raise CheckpointError(f"checkpoint {path} does not exist; present in {path.parent}: "
-                              f"{', '.join(existing) if existing else 'no checkpoints'}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a checkpoint?): "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(state).__name__}")
-    return state
-
-
-def load_state_dict_strict(module: torch.nn.Module, state_dict: dict, source: str) -> None:
-    """``load_state_dict(strict=True)`` with an error listing missing/unexpected/mismatched keys."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs net {tuple(own[k].shape)}"
-                  for k in own if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)]
-    if missing or unexpected or mismatched:
-        def show(items):
-            return ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "") if items else "none"
-        raise CheckpointError(f"{source} does not fit {type(module).__module__}.{type(module).__name__}: "
-                              f"missing keys: {show(missing)}; unexpected keys: {show(unexpected)}; "
-                              f"shape mismatches: {show(mismatched)}")
-    module.load_state_dict(state_dict, strict=True)
-
-
-def resume_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    """Dotted names of data- or architecture-affecting fields that differ between two configs."""
-    diffs = []
-    for key in sorted(set(saved) | set(current)):
-        if not prefix and key in RESUMABLE_FIELDS:
-            continue
-        a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs.extend(resume_differences(a, b, f"{prefix}{key}."))
-        elif a != b:
-            diffs.append(f"{prefix}{key} (checkpoint {a!r}, now {b!r})")
-    return diffs
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -239,9 +153,6 @@ class Base_ModelClass:
     def __init__(self, config: Base_ModelConfig, train_data=None, train_labels=None, val_data=None,
                  val_labels=None, test_data=None, test_labels=None, seed=None, resume_on=False, run_dir=None,
                  device=None, **kwargs):
-        from relcon.utils.imports import import_net
-        from relcon.utils.paths import out_dir
-
         self.config = config
         self.train_data, self.train_labels = train_data, train_labels
         self.val_data, self.val_labels = val_data, val_labels
@@ -249,19 +160,19 @@ class Base_ModelClass:
         self.model_file = config.model_file
         self.seed = config.seed if seed is None else seed
         self.resume_on = resume_on
-        rd = run_dir if run_dir is not None else (config.run_dir or config.model_file)
+        rd = run_dir if run_dir is not None else config.model_file
         self.run_dir = Path(rd) if Path(rd).is_absolute() else out_dir(str(rd))
-        self.device = torch.device(device if device is not None else (config.device or "cpu"))
+        self.device = torch.device(device if device is not None else "cpu")
         self.batch_size = config.batch_size
         self.epochs = config.epochs
         self.save_epochfreq = config.save_epochfreq
-        self.save_stepfreq = getattr(config, "save_stepfreq", 0) or 0
-        self.num_workers = getattr(config, "num_workers", 0) or 0
+        self.save_stepfreq = config.save_stepfreq or 0
+        self.num_workers = config.num_workers or 0
         self.is_main = distributed.is_main()  # only the main process writes (relcon/utils/distributed.py)
         self.net = import_net(config.net_config).to(self.device) if config.net_config is not None else None
         self.forward_net = None  # step_module(), in DDP when distributed (see forward_module)
         if self.net is not None and hasattr(self.net, "channels_last"):
-            self.net.channels_last = getattr(config, "channels_last", None)
+            self.net.channels_last = config.channels_last
         self.optimizer = None
         self._writer = None
 
@@ -321,15 +232,11 @@ class Base_ModelClass:
         return {}
 
     def resolved_config(self) -> dict:
-        from relcon.experiments.registry import config_to_dict
-
         return config_to_dict(self.config)
 
     # ---- checkpoints
     def checkpoint_path(self, ckpt) -> Path:
-        ckpt = str(ckpt)
-        name = f"checkpoint_epoch{ckpt}" if ckpt.isdigit() else f"checkpoint_{ckpt}"
-        return self.run_dir / f"{name}.pkl"
+        return checkpoint_path(self.run_dir, ckpt)
 
     def create_state_dict(self, epoch: int, test_loss, **extra) -> dict:
         state = {name: module.state_dict() for name, module in self.checkpoint_modules().items()}

@@ -1,10 +1,16 @@
 """Network configs: which net class to build and with which keyword arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 
+@dataclass
 class Base_NetConfig:
     """``relcon.nets.<net_folder>.<net_file>.Net(**params)``."""
 
-    def __init__(self, net_folder: str, net_file: str, params: dict = {}):
-        self.net_folder = net_folder
-        self.net_file = net_file
-        self.params = dict(params)
+    net_folder: str
+    net_file: str
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.params = dict(self.params)

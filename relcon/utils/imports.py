@@ -1,4 +1,9 @@
-"""Build nets and trainers from their configs (``folder``/``file`` names, as in the reference)."""
+"""Build nets and trainers from their configs (``folder``/``file`` names, as in the reference).
+
+The modules are named by strings in configs (``relcon.nets.<net_folder>.<net_file>``,
+``<trainer_package>.<model_folder>.<model_file>``), so they are imported by name here; this
+module itself imports nothing of the package.
+"""
 from __future__ import annotations
 
 import importlib
@@ -15,11 +20,9 @@ def import_net(net_config):
 
 
 def model_module(config):
-    """The module holding the trainer ``Model`` of a model or evaluation config."""
-    from relcon.eval.Base_Eval import Base_EvalConfig
-
-    family = "eval" if isinstance(config, Base_EvalConfig) else "models"
-    name = f"relcon.{family}.{config.model_folder}.{config.model_file}"
+    """The module holding the trainer ``Model`` of a model or evaluation config: the config class
+    says in which package its trainers live (``trainer_package``)."""
+    name = f"{config.trainer_package}.{config.model_folder}.{config.model_file}"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:

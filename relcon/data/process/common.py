@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from relcon.data.folds import write_fold
 from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder  # noqa: F401 (used by the processors)
 from relcon.utils.paths import DATASETS_ROOT, resolve_path
 
@@ -331,8 +332,7 @@ def write_sslbench_folds(
                 raise ValueError(f"{dataset} fold {k}: the {part} subjects {subjects} have no window "
                                  f"(each needs more than {SSLBENCH_WINDOW} rows)")
             X = scaler.transform(X.reshape(-1, X.shape[2])).reshape(X.shape)
-            save_arrays(folder, {f"cv{k}_{part}_X": np.ascontiguousarray(X.transpose(0, 2, 1)),  # (N, 3, 200)
-                                 f"cv{k}_{part}_y": y})
+            write_fold(folder, k, part, np.ascontiguousarray(X.transpose(0, 2, 1)), y)  # X (N, 3, 200)
             row[part] = int(len(X))
             row[f"{part}_subjects"] = list(subjects)
         counts.append(row)
@@ -447,7 +447,7 @@ def write_priorpt_folds(folder: Path, X: np.ndarray, Y: np.ndarray, folds, pid: 
     for k, parts in enumerate(folds):
         row = {}
         for part, idx in zip(("train", "val", "test"), parts):
-            save_arrays(folder, {f"cv{k}_{part}_X": np.ascontiguousarray(Xt[idx]), f"cv{k}_{part}_y": y[idx]})
+            write_fold(folder, k, part, np.ascontiguousarray(Xt[idx]), y[idx])
             row[part] = int(len(idx))
             row[f"{part}_subjects"] = np.unique(pid[idx]).tolist()
         counts.append(row)

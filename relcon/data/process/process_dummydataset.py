@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
 import numpy as np
 from tqdm import tqdm
 
+from relcon.data import synthetic
 from relcon.utils.io import replaced_folder
 from relcon.utils.paths import cli_path, resolve_path
 
@@ -54,9 +55,6 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
         raise FileExistsError(f"{out_dir} already exists and is not empty; pass --overwrite to replace it")
 
     rng = np.random.default_rng(seed)
-    if kind == "motion":
-        from relcon.data import synthetic
-
     counts = {}
     # Built beside out_dir and swapped in when complete. One flush of everything written instead of
     # an fsync per file (thousands of them): the tree is never published before its files are on disk.

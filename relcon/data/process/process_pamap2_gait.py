@@ -51,7 +51,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from relcon.data.gait import window_cadences  # noqa: E402
 from relcon.data.process import cli, pamap2_raw  # noqa: E402
-from relcon.data.process.common import check_fold_count, priorpt_leakfree_folds, replaced_folder, save_arrays, set_dir  # noqa: E402
+from relcon.data.folds import write_fold  # noqa: E402
+from relcon.data.process.common import check_fold_count, priorpt_leakfree_folds, replaced_folder, set_dir  # noqa: E402
 from relcon.data.process.download import RawDataMissing  # noqa: E402
 from relcon.utils.io import atomic_write_json  # noqa: E402
 from relcon.utils.paths import cli_path, resolve_path  # noqa: E402
@@ -176,7 +177,7 @@ def write_folds(out_dir, X: np.ndarray, y: np.ndarray, pid: np.ndarray) -> list[
         for k, parts in enumerate(priorpt_leakfree_folds(pid, "pamap2_gait")):
             row = {"fold": k}
             for part, idx in zip(("train", "val", "test"), parts):
-                save_arrays(stage, {f"cv{k}_{part}_X": Xt[idx], f"cv{k}_{part}_y": y[idx].astype(np.float64)})
+                write_fold(stage, k, part, Xt[idx], y[idx].astype(np.float64))
                 row[part] = int(len(idx))
                 row[f"{part}_subjects"] = np.unique(pid[idx]).tolist()
             folds.append(row)

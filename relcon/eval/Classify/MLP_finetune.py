@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from relcon.eval.Base_Eval import Base_EvalClass, Split
 from relcon.models.Base_Model import Base_ModelClass, make_loader
+from relcon.utils.inference import batched_inference
 
 
 def mlp_head(params: dict, embed_dim: int | None = None, out_dim: int | None = None) -> torch.nn.Module:
@@ -63,13 +64,10 @@ class FinetuneTrainer(Base_ModelClass):
         return super().create_state_dict(epoch, test_loss, encoder_source=self.encoder_source, **self.extra_state,
                                          **extra)
 
-    @torch.no_grad()
     def outputs(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        self.trained_net.eval()
-        self.net.eval()
-        out = [self.forward(torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size])).to(self.device)).cpu()
-               for i in range(0, len(X), batch_size)]
-        return torch.cat(out).numpy()
+        """Head outputs (N, out) of windows X (N, C, T)."""
+        return batched_inference(torch.nn.Sequential(self.trained_net, self.net), X, batch_size, self.device,
+                                 desc=None)
 
 
 class Model(Base_EvalClass):

@@ -10,21 +10,30 @@ and the frozen distance is the same sum per pair: d(anchor, candidate) (``calc_d
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
 from relcon.data.Base_Dataset import SegmentDataset, SegmentIndex
 from relcon.models.Base_Model import Base_ModelClass, Base_ModelConfig, make_loader
 from relcon.models.MotifDist.augmentations import augment
+from relcon.utils.inference import eval_mode
 
 
+@dataclass(kw_only=True)
 class MotifDist_ModelConfig(Base_ModelConfig):
     """``query_dims`` / ``key_dims``: channels of the anchor and candidate the net sees."""
 
-    def __init__(self, query_dims: list = [0, 1, 2], key_dims: list = [0, 1, 2], **kwargs):
-        super().__init__(model_folder="MotifDist", model_file="MotifDist_Model", **kwargs)
-        self.query_dims = list(query_dims)
-        self.key_dims = list(key_dims)
+    model_folder: str = field(default="MotifDist", init=False)
+    model_file: str = field(default="MotifDist_Model", init=False)
+    query_dims: list = field(default_factory=lambda: [0, 1, 2])
+    key_dims: list = field(default_factory=lambda: [0, 1, 2])
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.query_dims = list(self.query_dims)
+        self.key_dims = list(self.key_dims)
 
 
 class AugmentedSegmentDataset(SegmentDataset):
@@ -67,12 +76,7 @@ class Model(Base_ModelClass):
     def calc_distance(self, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
         """d(anchor_b, candidate_b) for each row b: (B,). Eval mode, no gradients; the net's
         training/eval mode is restored afterwards."""
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            with torch.no_grad():
-                query = anchor[:, :, self.config.query_dims].to(self.device)
-                key = candidate[:, :, self.config.key_dims].to(self.device)
-                return reconstruction_error(self.net, query, key)
-        finally:
-            self.net.train(was_training)
+        with eval_mode(self.net), torch.no_grad():
+            query = anchor[:, :, self.config.query_dims].to(self.device)
+            key = candidate[:, :, self.config.key_dims].to(self.device)
+            return reconstruction_error(self.net, query, key)

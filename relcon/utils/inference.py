@@ -1,0 +1,43 @@
+"""Running a net for its outputs only: eval mode restored afterwards, no gradients, in batches."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: torch.nn.Module):
+    """Put ``modules`` in eval mode for the block and give each its own mode back afterwards
+    (also when the block raises), so a caller's training loop is never left in eval mode."""
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+def batched_inference(module: torch.nn.Module, X: np.ndarray, batch_size: int = 256, device=None,
+                      desc: str | None = "features") -> np.ndarray:
+    """``module`` applied to ``X`` in batches, in eval mode, without gradients.
+
+    Args:
+        module: maps a float32 batch (B, ...) to (B, D).
+        X: (N, ...) array; each batch is copied to ``device`` (default: the module's).
+        desc: progress-bar label (None: no bar).
+
+    Returns:
+        (N, D) float32 numpy array.
+    """
+    device = device or next(module.parameters()).device
+    out = []
+    with eval_mode(module), torch.no_grad():
+        for start in tqdm(range(0, len(X), batch_size), desc=desc, leave=False, disable=desc is None):
+            batch = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size], dtype=np.float32))
+            out.append(module(batch.to(device)).float().cpu().numpy())
+    return np.concatenate(out)
