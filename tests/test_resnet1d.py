@@ -94,3 +94,11 @@ def test_memory_saving_forward_and_backward_equal_the_module_composition(channel
     fast.eval(), slow.eval()
     with torch.no_grad():
         torch.testing.assert_close(fast(x), slow.forward_modules(x), rtol=1e-5, atol=1e-5)
+
+
+def test_unfused_forward_is_the_module_composition():
+    net = Net(**dict(REF["params"], blocks=REF["params"]["blocks"][:1])).eval()
+    x = torch.randn(2, 3, 256)
+    net.fused = False
+    with torch.no_grad():
+        assert torch.equal(net(x), net.forward_modules(x))

@@ -4,9 +4,14 @@ The anchor is reconstructed from the candidate by attention: each anchor time st
 candidate's time steps through dilated-convolution features, and the reconstruction error
 d(anchor, candidate) = ||X_hat_anc|cand - X_anc||^2 is the distance.
 
-Inputs are (batch, time, channels) accelerometry, 2.56 s at 100 Hz (T = 256), in g. Both
-sequences are normalised with the candidate's per-channel statistics (RevIN); the
-reconstruction is mapped back with them.
+Inputs are (batch, time, channels) accelerometry in g at 100 Hz, 256 samples = 2.56 s; note
+time before channels, unlike the encoder's (batch, channels, time). ``Net.forward``:
+
+    RevIN (both sequences normalised with the candidate's per-channel statistics)
+    -> q / k / v dilated-conv stacks -> sparsemax attention -> out_proj
+    -> de-normalisation with the candidate's statistics
+
+``Net.pair_distances`` computes the same distance for many pairs at once (``pair_distances.py``).
 """
 from __future__ import annotations
 
@@ -16,25 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from relcon.nets.CrossAttn import pair_distances as batched
 from relcon.nets.CrossAttn.utils.DilatedConv import DilatedConvNet
 from relcon.nets.CrossAttn.utils.RevIN import RevIN
-from relcon.nets.CrossAttn.utils.sparsemax import sparsemax, sparsemax_inplace_
+from relcon.nets.CrossAttn.utils.sparsemax import sparsemax
 
 ATTENTIONS = ("sparsemax", "softmax")
-# Pairs per step of ``pair_distances``: each holds a T x S score map (256 KB at T = S = 256). On
-# CPU 16 pairs keep the working set in cache (larger chunks only add memory traffic); on a GPU
-# larger steps mean fewer kernel launches (4096 pairs: about 1 GB of score maps).
-DEFAULT_PAIR_CHUNK = 16
-DEFAULT_PAIR_CHUNK_GPU = 4096
-
-
-def default_pair_chunk(device) -> int:
-    return DEFAULT_PAIR_CHUNK if torch.device(device).type == "cpu" else DEFAULT_PAIR_CHUNK_GPU
-
-# Key sequences per step of the key/value stacks in ``pair_distances``: small enough that their
-# (chunk, E, T) temporaries stay in cache and in the allocator's reused memory (256 sequences
-# made every elementwise op page-fault through 16 MB of fresh memory).
-KEY_CHUNK = 32
 
 
 class Net(nn.Module):
@@ -81,7 +73,20 @@ class Net(nn.Module):
         self.v_func = DilatedConvNet(in_channel=key_dimsize, **stack)
         self.out_proj = nn.Linear(embed_dim, query_dimsize)
 
-    # The forward pass in four steps, so that the distance stage can reuse the candidate side.
+    def forward(self, query_in: torch.Tensor, key_in: torch.Tensor, mask: torch.Tensor | None = None):
+        """Reconstruct the anchor query_in (B, T, Cq) from the candidate key_in (B, S, Ck)."""
+        stats, k, v = self.key_features(key_in)  # RevIN stats (B, 1, Ck); k, v (B, S, E)
+        q = self.query_features(query_in, stats, mask)  # (B, T, E)
+        out, weights = self.attend(q, k, v)  # (B, T, Cq), (B, T, S) or None
+        return self.reconstruct(out, stats), weights  # back in g: (B, T, Cq)
+
+    def pair_distances(self, query_in: torch.Tensor, key_in: torch.Tensor, key_ids: torch.Tensor,
+                       chunk: int | None = None) -> torch.Tensor:
+        """d(query_in[a], key_in[key_ids[a, j]]) -> (A, N) in eval mode, without gradients: the
+        distance stage's batched form of ``forward`` (see ``pair_distances.py``)."""
+        return batched.pair_distances(self, query_in, key_in, key_ids, chunk)
+
+    # The steps of forward, public so that pair_distances can reuse the candidate side.
     def key_features(self, key_in: torch.Tensor):
         """key_in (B, S, Ck) -> (stats, k (B, S, E), v (B, S, E)); stats are (B, 1, Ck) each."""
         stats = self.revin.statistics(key_in)
@@ -114,82 +119,5 @@ class Net(nn.Module):
         return self.out_proj(torch.bmm(weights, v)), weights
 
     def reconstruct(self, out: torch.Tensor, stats) -> torch.Tensor:
+        """out (B, T, Cq), normalised -> in g, with the candidate's stats."""
         return self.revin.denormalize(out, stats)
-
-    def forward(self, query_in: torch.Tensor, key_in: torch.Tensor, mask: torch.Tensor | None = None):
-        stats, k, v = self.key_features(key_in)
-        q = self.query_features(query_in, stats, mask)
-        out, weights = self.attend(q, k, v)
-        return self.reconstruct(out, stats), weights
-
-    # The learned distance for many (query, key) pairs at once: eval mode, no gradients.
-    @torch.inference_mode()
-    def pair_distances(self, query_in: torch.Tensor, key_in: torch.Tensor, key_ids: torch.Tensor,
-                       chunk: int | None = None) -> torch.Tensor:
-        """d(query_in[a], key_in[key_ids[a, j]]) = ||forward(query, key)[0] - query||^2 -> (A, N).
-
-        query_in (A, T, Cq), key_in (S, T, Ck), key_ids (A, N) int64. Same numbers as ``forward``
-        in eval mode up to float32 rounding, computed with less work:
-          * the key/value stacks run once per key sequence, not once per pair;
-          * ``out_proj`` is linear, so it is applied to the values once per key (v W^T, width
-            Cq instead of E) rather than to every pair's attention output;
-          * the first query layer is linear in the RevIN-normalised query, a per-channel affine
-            map of the query whose coefficients come from the key's statistics: its response
-            to each query channel is computed once per query and recombined per pair;
-          * pairs are processed ``chunk`` at a time (``None``: ``default_pair_chunk``): pairs of
-            one query while chunk < N, else chunk // N whole queries; sparsemax is found without
-            sorting and written over the score maps (``sparsemax_inplace_``).
-        """
-        assert not self.training, "pair_distances computes the eval-mode distance; call .eval() first"
-        n_queries, length, _ = query_in.shape
-        n_pairs = key_ids.shape[1]
-        chunk = default_pair_chunk(query_in.device) if chunk is None else int(chunk)
-        key_chunk = KEY_CHUNK if query_in.device.type == "cpu" else max(chunk, KEY_CHUNK)
-        scale = math.sqrt(1.0 / self.embed_dim)
-        means, stds, keys, values = [], [], [], []
-        for start in range(0, len(key_in), key_chunk):
-            (mean, std), k, v = self.key_features(key_in[start:start + key_chunk])
-            means.append(mean), stds.append(std)
-            keys.append(k * scale)  # (s, S, E): the attention scale folded into the keys
-            values.append(v @ self.out_proj.weight.t())  # (s, S, Cq): out_proj folded into the values
-        mean, std = torch.cat(means), torch.cat(stds)  # (S, 1, C) each
-        keys, values = torch.cat(keys), torch.cat(values)
-
-        # First query layer per query channel, on the centred query (keeps the recombination free
-        # of cancellation when a channel's mean is large against its spread, e.g. gravity).
-        layer0 = self.q_func.layer0
-        query_mean = query_in.mean(dim=1, keepdim=True)  # (A, 1, Cq)
-        responses = layer0.dilated_conv.channel_responses((query_in - query_mean).transpose(1, 2))  # (A, Cq, E, T)
-        ones = torch.ones(1, self.query_dimsize, length, device=query_in.device, dtype=query_in.dtype)
-        constant = layer0.dilated_conv.channel_responses(ones)[0]  # (Cq, E, T)
-        basis = torch.cat([responses, constant.expand(n_queries, -1, -1, -1)], dim=1).flatten(2)  # (A, 2Cq, E*T)
-        gain, shift = self.revin.affine_weight, self.revin.affine_bias
-        if not self.revin.affine:
-            gain, shift = torch.ones_like(mean[0, 0]), torch.zeros_like(mean[0, 0])
-        conv_bias = layer0.dilated_conv.bias.view(1, -1, 1)
-
-        use_sparsemax = self.uses_sparsemax()
-        out = torch.empty(key_ids.shape, device=query_in.device, dtype=query_in.dtype)
-        per_step = max(chunk // n_pairs, 1)  # queries per step
-        pair_step = n_pairs if chunk >= n_pairs else chunk  # pairs of each of them per step
-        for a0 in range(0, n_queries, per_step):
-            a = slice(a0, a0 + per_step)
-            for j0 in range(0, n_pairs, pair_step):
-                c = key_ids[a, j0:j0 + pair_step]  # (Q, P) key ids
-                n_q, n_p = c.shape
-                stats = (mean[c.flatten()], std[c.flatten()])  # (Q*P, 1, C) each
-                # RevIN(x) = (x - m) / s * g + h = alpha * (x - mean_x) + beta, per channel.
-                alpha = gain / std[c, 0]  # (Q, P, Cq)
-                beta = (query_mean[a] - mean[c, 0]) * alpha + shift
-                h = torch.bmm(torch.cat([alpha, beta], dim=2), basis[a])  # (Q, P, E*T)
-                h = layer0.finish(h.view(n_q * n_p, self.embed_dim, length) + conv_bias)
-                q = self.q_func.layers(h).transpose(1, 2)  # (Q*P, T, E)
-                scores = torch.bmm(q, keys[c.flatten()].transpose(1, 2))  # (Q*P, T, S)
-                if use_sparsemax:
-                    weights = sparsemax_inplace_(scores)
-                else:
-                    weights = torch.softmax(scores, dim=-1)
-                attended = torch.baddbmm(self.out_proj.bias, weights, values[c.flatten()])  # (Q*P, T, Cq)
-                reconstruction = self.reconstruct(attended, stats).view(n_q, n_p, length, -1)
-                out[a, j0:j0 + pair_step] = torch.square(reconstruction - query_in[a, None]).sum(dim=(2, 3))
-        return out

@@ -1,190 +1,36 @@
 """ResNet1D: the RelCon encoder (RelCon paper, Sec. 3.3).
 
-Input (batch, channels, time): 3-axis accelerometry in g at 100 Hz, 2.56 s windows (T = 256)
-for pre-training; any T long enough for the stem works. Output (batch, final_channels): the
-embedding, global-average (or max) pooled over time.
+Input (batch, channels, time): 3-axis wrist accelerometry in g at 100 Hz; pre-training windows
+are 256 samples = 2.56 s, and any T long enough for the stem works. Output (batch, embed_dim):
+the embedding, global-average (or max) pooled over time.
 
-Stem conv -> BN -> ReLU -> max-pool, then pre-activation residual blocks
-(BN -> ReLU -> conv, twice; ``padding="same"``) with a 1x1 projection on the skip path only
-where the channel count or stride changes.
+    stem:   conv (stride 2) -> BN -> ReLU -> max-pool
+    blocks: pre-activation residual blocks, BN -> ReLU -> conv twice (``padding="same"``), with
+            a 1x1 convolution on the skip path only where the channel count changes
+    head:   average (or max) over time
 
-How it is computed (same parameters and results up to float32 rounding):
-  * Each BN -> ReLU -> conv of a block is one autograd step (``BNReLUConv``) that keeps only
-    its input and the batch statistics for the backward pass and recomputes the normalised,
-    rectified input of the convolution there (two elementwise passes), instead of keeping the
-    ReLU output and a zero-padded copy of it: activation memory per block drops from about six
-    feature maps to two. "same" padding of even kernels (1 left, 2 right for k = 4) is done
-    inside that step, so the padded copy is never stored either. The stem's BN -> ReLU ->
-    max-pool is one such step too (``BNReLUMaxPool``).
-  * ``channels_last`` (default: on CPU tensors) runs the convolutions as 2-D ones over
-    (B, C, 1, T) tensors in channels-last memory, which oneDNN computes 1.3-1.8x faster than
-    the 1-D layout on CPU.
-Neither changes the module tree or the state_dict keys.
+``Net.forward_modules`` and ``ResBlock.forward`` are that diagram in code. ``Net.forward`` runs
+the same function through ``fused.py`` by default (``net.fused``): hand-written autograd steps
+that keep about a third of the activation memory, and a faster CPU memory layout. Same module
+tree, same state_dict keys, same results up to float32 rounding.
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-# padding="same" with the even kernels of the reference config makes PyTorch pad a copy of the
-# input (1 left / 2 right), which is the intended behaviour; its warning is noise here.
-warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
+from relcon.nets.ResNet1D import fused, quiet_same_padding_warning
+
+quiet_same_padding_warning()
 
 POOLS = ("avg", "max")
 
 
-def _same_padding(conv: nn.Conv1d) -> tuple[int, int]:
-    """(left, right) zero padding of a stride-1 conv, as PyTorch's padding="same" splits it."""
-    if conv.padding == "same":
-        total = conv.dilation[0] * (conv.kernel_size[0] - 1)
-        return total // 2, total - total // 2
-    return conv.padding[0], conv.padding[0]
-
-
-def _conv_args(conv: nn.Conv1d, ndim: int):
-    """(weight, stride, dilation) of ``conv`` for inputs (B, C, T) or (B, C, 1, T)."""
-    if ndim == 3:
-        return conv.weight, [conv.stride[0]], [conv.dilation[0]]
-    return conv.weight.unsqueeze(2), [1, conv.stride[0]], [1, conv.dilation[0]]
-
-
-def _bn_momentum(bn: nn.BatchNorm1d) -> float:
-    """Count the batch and return the running-statistics factor, as ``nn.BatchNorm1d`` does."""
-    if bn.training and bn.track_running_stats:
-        bn.num_batches_tracked.add_(1)
-        return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-    return 0.0
-
-
-def _batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
-    """``bn(x)`` for x (B, C, T) or (B, C, 1, T), with the module's running-statistics update."""
-    momentum = _bn_momentum(bn)
-    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                        bn.training or bn.running_mean is None, momentum, bn.eps)
-
-
-def _padded(like: torch.Tensor, pad: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """An uninitialised buffer shaped like ``like`` with ``pad`` zero columns added on the time
-    axis (same memory layout), and the view of its interior: writing into the view replaces
-    ``F.pad``'s zero-fill and copy of the whole map."""
-    left, right = pad
-    fmt = torch.channels_last if like.ndim == 4 and like.is_contiguous(memory_format=torch.channels_last) \
-        else torch.contiguous_format
-    buffer = torch.empty((*like.shape[:-1], like.shape[-1] + left + right), device=like.device, dtype=like.dtype,
-                         memory_format=fmt)
-    buffer[..., :left].zero_()
-    buffer[..., buffer.shape[-1] - right:].zero_()
-    return buffer, buffer[..., left:left + like.shape[-1]]
-
-
-class BNReLUConv(torch.autograd.Function):
-    """conv(relu(batchnorm(x))) with zero padding, saving only x and the batch statistics."""
-
-    @staticmethod
-    def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, conv_weight, conv_bias, pad,
-                stride, dilation):
-        # Batch statistics, as in training mode; the running statistics are updated in place.
-        y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
-                                                                     True, momentum, eps)
-        y_padded, interior = _padded(y, pad)
-        torch.clamp_min(y, 0.0, out=interior)  # relu(y) written straight into the padded input
-        del y
-        dims = len(stride)
-        out = torch.ops.aten.convolution(y_padded, conv_weight, conv_bias, stride, [0] * dims, dilation, False,
-                                         [0] * dims, 1)
-        ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, save_mean, save_invstd)
-        ctx.pad, ctx.stride, ctx.dilation, ctx.eps = pad, stride, dilation, eps
-        ctx.has_conv_bias = conv_bias is not None
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, bn_weight, bn_bias, conv_weight, save_mean, save_invstd = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        # The forward's relu(bn(x)), recomputed the way the CPU batch-norm kernel forms it: x * a + b.
-        alpha = save_invstd * bn_weight
-        beta = bn_bias - save_mean * alpha
-        y_padded, y = _padded(x, ctx.pad)
-        torch.addcmul(beta.view(shape), x, alpha.view(shape), out=y).relu_()
-        dims = len(ctx.stride)
-        grad_yp, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_out, y_padded, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
-            ctx.stride, [0] * dims, ctx.dilation, False, [0] * dims, 1, [True, True, ctx.has_conv_bias])
-        left, right = ctx.pad
-        grad_y = torch.ops.aten.threshold_backward(grad_yp[..., left:grad_yp.shape[-1] - right], y, 0)
-        del grad_yp, y, y_padded  # lowers the peak: the last block's backward sees every activation alive
-        grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
-            grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
-        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, grad_w, grad_b, None, None, None
-
-
-class BNReLUMaxPool(torch.autograd.Function):
-    """maxpool(relu(batchnorm(x))) over time (the stem), saving only x and the batch statistics:
-    the rectified map and the pooling indices are recomputed in backward."""
-
-    @staticmethod
-    def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, pool):
-        y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
-                                                                     True, momentum, eps)
-        out = _max_pool(y.relu_(), pool)[0]
-        ctx.save_for_backward(x, bn_weight, bn_bias, save_mean, save_invstd)
-        ctx.eps, ctx.pool = eps, pool
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, bn_weight, bn_bias, save_mean, save_invstd = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        alpha = save_invstd * bn_weight
-        y = torch.addcmul((bn_bias - save_mean * alpha).view(shape), x, alpha.view(shape)).relu_()
-        _, indices = _max_pool(y, ctx.pool)
-        grad_y = _max_pool_backward(grad_out, y, indices, ctx.pool)
-        grad_y = torch.ops.aten.threshold_backward(grad_y, y, 0)
-        del y, indices
-        grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
-            grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
-        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, None
-
-
-def _max_pool(y: torch.Tensor, pool: nn.MaxPool1d):
-    """(max-pooled over time, indices) for y (B, C, T) or (B, C, 1, T)."""
-    y4 = y if y.ndim == 4 else y.unsqueeze(2)
-    out, indices = torch.ops.aten.max_pool2d_with_indices(y4, [1, pool.kernel_size], [1, pool.stride],
-                                                          [0, pool.padding], [1, pool.dilation], pool.ceil_mode)
-    return (out, indices) if y.ndim == 4 else (out.squeeze(2), indices)
-
-
-def _max_pool_backward(grad_out: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, pool: nn.MaxPool1d):
-    grad4 = grad_out if y.ndim == 4 else grad_out.unsqueeze(2)
-    y4 = y if y.ndim == 4 else y.unsqueeze(2)
-    grad = torch.ops.aten.max_pool2d_with_indices_backward(grad4, y4, [1, pool.kernel_size], [1, pool.stride],
-                                                           [0, pool.padding], [1, pool.dilation], pool.ceil_mode,
-                                                           indices)
-    return grad if y.ndim == 4 else grad.squeeze(2)
-
-
-def _conv(x: torch.Tensor, weight, bias, stride, dilation, pad=(0, 0)) -> torch.Tensor:
-    if pad != (0, 0):
-        x = F.pad(x, pad)
-    dims = len(stride)
-    return torch.ops.aten.convolution(x, weight, bias, stride, [0] * dims, dilation, False, [0] * dims, 1)
-
-
-def bn_relu_conv(bn: nn.BatchNorm1d, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(relu(bn(x)))`` for x (B, C, T) or (B, C, 1, T)."""
-    weight, stride, dilation = _conv_args(conv, x.ndim)
-    pad = _same_padding(conv)
-    if bn.training and bn.track_running_stats and bn.running_mean is not None and torch.is_grad_enabled():
-        return BNReLUConv.apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                weight, conv.bias, pad, stride, dilation)
-    return _conv(_batch_norm(bn, x).relu_(), weight, conv.bias, stride, dilation, pad)
-
-
 class ResBlock(nn.Module):
-    """Pre-activation basic block; keys bn1, conv1, bn2, conv2 (+ projection_conv)."""
+    """Pre-activation basic block; keys bn1, conv1, bn2, conv2 (+ projection_conv).
+
+    x (batch, in_channels, time) -> (batch, out_channels, time).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
         super().__init__()
@@ -203,16 +49,14 @@ class ResBlock(nn.Module):
             self.projection_conv = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, C, T) or (B, C, 1, T) -> same layout."""
-        out = bn_relu_conv(self.bn2, self.conv2, bn_relu_conv(self.bn1, self.conv1, x))
-        if isinstance(self.projection_conv, nn.Identity):
-            return out + x
-        weight, stride, dilation = _conv_args(self.projection_conv, x.ndim)
-        return out + _conv(x, weight, self.projection_conv.bias, stride, dilation)
+        h = self.conv2(self.relu2(self.bn2(self.conv1(self.relu1(self.bn1(x))))))
+        return h + self.projection_conv(x)
 
 
 class Net(nn.Module):
     """ResNet1D encoder with the reference's constructor and state_dict keys.
+
+    x (batch, in_channels, time) in g at 100 Hz (time = 256 in pre-training) -> (batch, embed_dim).
 
     Args:
         finalpool: ``"avg"`` or ``"max"`` pooling over time.
@@ -221,8 +65,11 @@ class Net(nn.Module):
         blocks: list of dict(n, in_channels, base_filters, kernel_size, stride): ``n`` blocks,
             the first taking ``in_channels``, the rest ``base_filters``.
 
-    Attribute ``channels_last``: ``None`` (default) = on CPU tensors; ``True``/``False`` forces
-    the 2-D channels-last / the 1-D layout (see the module docstring). It is not saved.
+    Attributes, not saved:
+        fused: ``True`` (default) = ``forward`` takes the fused path of ``fused.py``; ``False`` =
+            ``forward_modules``.
+        channels_last: layout of the fused path: ``None`` (default) = 2-D channels-last on CPU
+            tensors; ``True``/``False`` forces it on / off (see ``fused.py``).
     """
 
     def __init__(self, finalpool: str, init_conv: dict, init_maxpool: dict, blocks: list):
@@ -246,37 +93,24 @@ class Net(nn.Module):
                     stride=group["stride"]))
         self.in_channels = init_conv["in_channels"]
         self.embed_dim = blocks[-1]["base_filters"] if blocks else init_conv["base_filters"]
+        self.fused = True
         self.channels_last: bool | None = None
 
-    def use_channels_last(self, x: torch.Tensor) -> bool:
-        return x.device.type == "cpu" if self.channels_last is None else bool(self.channels_last)
+    def forward_modules(self, x: torch.Tensor) -> torch.Tensor:
+        """The architecture, module by module (plain autograd, every activation saved): the
+        reference's computation and what the fused path is checked against."""
+        out = self.first_block_maxpool(self.first_block_relu(self.first_block_bn(self.first_block_conv(x))))
+        for block in self.basicblock_list:
+            out = block(out)  # (B, C_in, T') -> (B, C_out, T')
+        return self.final_pool(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNet1D expects (batch, {self.in_channels}, time); got {tuple(x.shape)}")
-        if self.use_channels_last(x):
-            x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (B, C, 1, T)
-        stem, pool = self.first_block_conv, self.first_block_maxpool
-        weight, stride, dilation = _conv_args(stem, x.ndim)
-        out = _conv(x, weight, stem.bias, stride, dilation, _same_padding(stem))
-        bn = self.first_block_bn
-        if bn.training and bn.track_running_stats and bn.running_mean is not None and torch.is_grad_enabled():
-            out = BNReLUMaxPool.apply(out, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                      pool)
-        else:
-            out = _max_pool(_batch_norm(bn, out).relu_(), pool)[0]
-        for block in self.basicblock_list:
-            out = block(out)
-        # (B, C, T') or (B, C, 1, T') -> (B, C)
-        out = out.flatten(2)
-        return out.mean(dim=-1) if self.finalpool == "avg" else out.amax(dim=-1)
+        if self.fused:
+            return fused.forward(self, x)
+        return self.forward_modules(x)
 
-    def forward_modules(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function written with the modules one by one (1-D convolutions, plain autograd,
-        every activation saved): the reference's computation. Slow and memory-hungry; it is what
-        ``forward`` is checked against (tests, ``benchmarks/gpu_checks.py``)."""
-        out = self.first_block_maxpool(self.first_block_relu(self.first_block_bn(self.first_block_conv(x))))
-        for block in self.basicblock_list:
-            h = block.conv2(block.relu2(block.bn2(block.conv1(block.relu1(block.bn1(out))))))
-            out = h + block.projection_conv(out)
+    def final_pool(self, out: torch.Tensor) -> torch.Tensor:
+        """(B, C, T') -> (B, C)."""
         return out.mean(dim=-1) if self.finalpool == "avg" else out.amax(dim=-1)
