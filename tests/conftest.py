@@ -6,7 +6,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, installed or not
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # relcon_testutils, tinyconfigs
 
+from relcon.nets.ResNet1D import quiet_same_padding_warning  # noqa: E402
 from relcon_testutils import write_tree  # noqa: E402
+
+
+def pytest_configure(config):
+    quiet_same_padding_warning()  # pytest resets warning filters per test; this one is ours to keep
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -215,7 +214,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.overrides = [item for group in args.overrides for item in group]
     options = RunOptions.from_args(args)
-    warnings.filterwarnings("ignore", message=".*padding='same' with even kernel.*")
     try:
         registry_dict = registry.discover()
         if args.list:

@@ -30,7 +30,7 @@ class RelCon_ModelConfig(Base_ModelConfig):
         encoder_dims: channels fed to the encoder (``...`` = all).
         distance_chunk: pairs scored per step of the distance net (each holds a 256 KB score
             map): bounds memory; no effect on results. ``None``: 16 on CPU (cache-sized), 4096 on
-            a GPU (see ``relcon.nets.CrossAttn.CrossAttn_Net.default_pair_chunk``).
+            a GPU (see ``relcon.nets.CrossAttn.pair_distances.default_pair_chunk``).
     """
 
     model_folder: str = field(default="RelCon", init=False)
