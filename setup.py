@@ -18,8 +18,8 @@ setup(
         "requests>=2.28",
     ],
     extras_require={
-        # matplotlib so that the report's figures are tested too
-        "test": ["pytest>=7", "matplotlib>=3.6"],
+        # matplotlib so that the report's figures are tested too; import-linter checks the layers
+        "test": ["pytest>=7", "matplotlib>=3.6", "import-linter>=2.0"],
         "plots": ["matplotlib>=3.6"],
         "tensorboard": ["tensorboard>=2.10"],
     },

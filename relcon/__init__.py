@@ -13,7 +13,7 @@ __all__ = ["load_encoder", "embed", "__version__"]
 
 def __getattr__(name):
     if name == "load_encoder":
-        from relcon.api import load_encoder
+        from relcon.api import load_encoder  # lazy: `import relcon` stays light (no torch)
 
         return load_encoder
     if name == "embed":
