@@ -21,7 +21,6 @@ from relcon.experiments import registry
 from relcon.runs import CheckpointError, MissingConfigError, checkpoint_path, load_net
 from relcon.utils.paths import cli_path, out_dir
 
-ENCODER_INPUT = "(N, 3, T) accelerometry in g at 100 Hz, T = 256 (2.56 s) as in pre-training"
 
 
 def run_folder(config_name_or_run_dir) -> Path:

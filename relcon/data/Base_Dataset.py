@@ -22,7 +22,6 @@ import torch
 
 from relcon.data import packed
 from relcon.utils.io import atomic_write
-from relcon.utils.paths import resolve_path
 
 
 # ---------------------------------------------------------------- configs
@@ -433,9 +432,3 @@ class SegmentDataset(torch.utils.data.Dataset):
 def collate_batch(batch):
     """collate_fn for datasets whose ``__getitems__`` already returns a collated batch."""
     return batch
-
-
-def ssl_split_folders(data_config: SSLDataConfig) -> dict:
-    """``{"train": Path, "val": Path, "test": Path}`` of an SSL data config, resolved against the repo."""
-    root = resolve_path(data_config.data_folder)
-    return {split: root / split for split in ("train", "val", "test")}

@@ -137,4 +137,4 @@ def load_split(folder, fold: int, mode: str, in_channels: int | None = None, tas
 
 def load_fold(folder, fold: int, **kwargs) -> dict:
     """``{"train": Split, "val": Split, "test": Split}`` of fold ``fold`` (see ``load_split``)."""
-    return {mode: load_split(folder, fold, mode, **kwargs) for mode in ("train", "val", "test")}
+    return {mode: load_split(folder, fold, mode, **kwargs) for mode in SPLITS}

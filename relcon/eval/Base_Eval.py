@@ -20,7 +20,6 @@ from relcon.data.folds import Split, data_hint, load_fold, load_split  # noqa: F
 from relcon.models.Base_Model import Base_ModelConfig
 from relcon.runs import CheckpointError, checkpoint_path, load_checkpoint, state_digest, training_state
 from relcon.utils.io import atomic_torch_save
-from relcon.utils.paths import resolve_path
 from relcon.utils.inference import batched_inference
 
 ENCODER_INITS = ("pretrained", "random")
@@ -176,7 +175,3 @@ class Base_EvalClass:
     def features(self, X: np.ndarray, desc: str = "features") -> np.ndarray:
         return extract_features(self.encoder, X, batch_size=max(self.config.batch_size, 256), device=self.device,
                                 desc=desc)
-
-
-def resolve_data_folder(config) -> Path:
-    return resolve_path(config.data_config.data_folder)
