@@ -11,6 +11,7 @@ The same data can be packed into one memory-mapped array per subject-hour
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -188,6 +189,19 @@ class SegmentIndex:
         self.layout = "packed" if packed is not None else "files"
         self.from_cache = False
         self._files = self._folder_of = self._members = None
+
+    def fingerprint(self) -> dict:
+        """What a run records about the data it was trained on: the folder, the number of
+        segments and folders, and a sha256 over every folder's path (relative to ``root``, packed
+        arrays named like the folders they replace) and segment count. It changes when segments
+        are added to or removed from a folder, or folders come or go; it costs nothing per segment."""
+        h = hashlib.sha256()
+        counts = np.diff(self.offsets)
+        for folder, n in zip(self.folders, counts):
+            rel = os.path.relpath(folder, self.root)
+            h.update(f"{rel[:-4] if rel.endswith('.npy') else rel}\t{int(n)}\n".encode())
+        return {"folder": self.root, "segments": int(self.offsets[-1]), "folders": len(self.folders),
+                "sha256": h.hexdigest()}
 
     # ---- building
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from relcon.config import config_to_dict
+from relcon.data.Base_Dataset import SegmentIndex
 from relcon.data.generators import ensure_data
 from relcon.eval.runner import EncoderRun, run_evaluations
 from relcon.experiments import registry
@@ -26,7 +27,7 @@ from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_che
 from relcon.utils import distributed
 from relcon.utils.imports import import_model
 from relcon.utils.memory import configure_allocator
-from relcon.utils.paths import out_dir
+from relcon.utils.paths import cli_path, out_dir, resolve_path
 from relcon.utils.utils import count_parameters, select_device, set_seed
 from relcon.utils.utils import printlog as _printlog
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], nargs="+", metavar="KEY=VALUE",
                    help="override a config value; dotted keys reach nested ones, e.g. "
                         "net_config.params.embed_dim=128 (repeatable)")
+    p.add_argument("--data", type=cli_path, default=None, metavar="DIR",
+                   help="pre-training data folder (DIR/train required, DIR/val and DIR/test optional) for this "
+                        "config and the prerequisites it trains or reuses in this invocation (its MotifDist)")
+    p.add_argument("--name", default=None, metavar="RUN",
+                   help="run folder name under the output root (default: the config name, or CONFIG-DIRNAME "
+                        "with --data); prerequisites are named RUN__PREREQUISITE")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--retrain", action="store_true", help="move the existing run aside and train from scratch")
     p.add_argument("--retrain_eval", action="store_true", help="refit evaluation models even if fitted ones exist")
@@ -68,6 +75,24 @@ class RunOptions:
     eval_only: bool = False  # evaluate the existing checkpoint; never train
     retrain_eval: bool = False  # refit evaluation models even if fitted ones match
     eval_epoch: str | None = None  # pre-trained checkpoint to evaluate (default: each evaluation's)
+    data: str | None = None  # pre-training data folder for the config and its prerequisites
+    name: str | None = None  # run folder name of the config (default: see run_name)
+
+    def run_name(self, config_name: str) -> str:
+        """Folder name of the run of the invoked config: ``--name``, else ``CONFIG-DIRNAME`` with
+        ``--data`` (runs of one config on different data never share a folder), else the config name."""
+        if self.name:
+            return self.name
+        return f"{config_name}-{Path(self.data).name}" if self.data else config_name
+
+    def prerequisite_name(self, run: str, prerequisite: str) -> str:
+        """Folder name of a prerequisite of run ``run``: beside it (``RUN__PREREQUISITE``) when the
+        run has its own name or data, else the prerequisite config's own folder."""
+        return f"{run}__{prerequisite}" if (self.name or self.data) else prerequisite
+
+    def for_prerequisite(self) -> "RunOptions":
+        """What a prerequisite trained in this invocation inherits: resuming and the data folder."""
+        return RunOptions(resume_on=self.resume_on, data=self.data)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunOptions":
@@ -75,23 +100,47 @@ class RunOptions:
 
 
 def ssl_folders(config, log_dir=None) -> dict:
-    """Train/val/test folders of an SSL data config (generated first if the config says how),
-    checked to exist."""
+    """Train/val/test folders of an SSL data config (generated first if the config says how):
+    ``train/`` must exist; ``val/`` and ``test/`` are optional (None when absent)."""
     root = ensure_data(config.data_config, log_dir)
-    folders = {split: root / split for split in ("train", "val", "test")}
-    for split, folder in folders.items():
-        if not folder.is_dir():
-            hint = ("python relcon/data/process/process_dummydataset.py"
-                    + ("" if root.name == "dummydataset" else f" --out-dir {config.data_config.data_folder}"))
-            raise FileNotFoundError(f"data folder {folder} ({split} split) does not exist; create the data first, "
-                                    f"e.g. `{hint}`")
+    train = root / "train"
+    if not train.is_dir():
+        hint = ("python relcon/data/process/process_dummydataset.py"
+                + ("" if root.name == "dummydataset" else f" --out-dir {config.data_config.data_folder}"))
+        raise FileNotFoundError(f"data folder {train} (train split) does not exist; create the data first, e.g. "
+                                f"`{hint}`, or turn recordings into this layout with "
+                                f"`python relcon/data/process/process_recordings.py FILES --out {root}`")
+    folders = {split: (root / split if (root / split).is_dir() else None) for split in ("train", "val", "test")}
+    if folders["val"] is None:
+        printlog(f"{root}: no val/ split: validation is skipped and checkpoint_best.pkl is the epoch with the lowest "
+                 f"training loss", log_dir)
     return folders
 
 
-def prepare(name: str, overrides=(), registry_dict=None):
-    """Config ``name`` with overrides applied, checked; its thread count set."""
+def apply_data(config, data: str | None):
+    """Point a pre-training config at ``data`` (``--data``); its recipe for generating synthetic
+    data is dropped so a user's folder is never filled with synthetic data."""
+    if data and config.data_config is not None and config.data_config.type == "ssl":
+        config.data_config.data_folder = str(data)
+        config.data_config.generate = None
+    return config
+
+
+def check_same_data(name: str, config, prerequisite: str, pre_config, options: "RunOptions") -> None:
+    """RunError when a prerequisite would be (or was) trained on other pre-training data than the
+    config that needs it: the learned distance must rank candidates of the data it was fitted on."""
+    mine, theirs = config.data_config.data_folder, pre_config.data_config.data_folder
+    if resolve_path(mine) != resolve_path(theirs):
+        raise RunError(f"config {name} pre-trains on {mine} but its prerequisite {prerequisite} is configured for "
+                       f"{theirs}; train both on the same data with `python run_exp.py --config {name} --data {mine}` "
+                       f"(the prerequisite is then trained on it too, in its own run folder)")
+
+
+def prepare(name: str, overrides=(), registry_dict=None, data: str | None = None):
+    """Config ``name`` with overrides (and ``--data``) applied, checked; its thread count set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
+    apply_data(config, data)
     check_eval_folders(name, config)
     if config.num_threads and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
@@ -122,55 +171,73 @@ def check_eval_folders(name: str, config) -> None:
         seen[ev.folder] = i
 
 
-def frozen_distance(config, device, run_dir: Path) -> dict:
+def frozen_distance(config, device, distance_run: Path | None, run_dir: Path, train_folder: Path) -> dict:
     """The trainer arguments that hand a RelCon-style trainer its frozen MotifDist distance: the
-    net from the prerequisite's best checkpoint and the config it was trained with."""
-    key = config.frozen_distance_key()
-    if key is None:
+    net from the prerequisite run's best checkpoint and the config it was trained with. A distance
+    trained on other data than ``train_folder`` holds now is named in the log."""
+    if distance_run is None:
         return {}
-    net, state, md_config = load_net(out_dir(key), "best", device=device)
-    printlog(f"Frozen MotifDist distance from {checkpoint_path(out_dir(key), 'best')} (epoch {state.get('epoch')}, "
+    net, state, md_config = load_net(distance_run, "best", device=device)
+    then = state.get("data") or {}
+    if then.get("sha256"):
+        now = SegmentIndex.scan(train_folder).fingerprint()
+        if then["sha256"] != now["sha256"]:
+            printlog(f"warning: the distance {distance_run} was trained on {then['folder']} ({then['segments']} "
+                     f"segments in {then['folders']} folders); {now['folder']} holds {now['segments']} segments in "
+                     f"{now['folders']} folders now. Retrain it on this data with `python run_exp.py --config "
+                     f"{config.frozen_distance_key()} --retrain` (or --name a new run)", run_dir)
+    printlog(f"Frozen MotifDist distance from {checkpoint_path(distance_run, 'best')} (epoch {state.get('epoch')}, "
              f"attention in eval: {getattr(net, 'attention', '?')})", run_dir)
     return {"motifdist_net": net, "motifdist_config": md_config}
 
 
-def train_prerequisites(name: str, config, options: RunOptions, device, log_dir: Path, depth: int) -> None:
-    """Train (or finish, or check) the runs ``config`` needs before it can train."""
+def train_prerequisites(name: str, run: str, config, options: RunOptions, device, log_dir: Path,
+                        depth: int) -> dict:
+    """Train (or finish, or check) the runs ``config`` needs before it can train; returns
+    ``{prerequisite config name: its run folder}``."""
+    dirs = {}
     for prerequisite in config.prerequisites():
-        pre_config = prepare(prerequisite)
-        pre_dir = out_dir(prerequisite)
-        pre_options = RunOptions(resume_on=options.resume_on)
+        pre_config = prepare(prerequisite, data=options.data)
+        pre_run = options.prerequisite_name(run, prerequisite)
+        pre_dir = dirs[prerequisite] = out_dir(pre_run)
+        check_same_data(name, config, prerequisite, pre_config, options)
+        pre_options = options.for_prerequisite()
         if not checkpoint_path(pre_dir, "best").exists():
-            printlog(f"{name} needs {prerequisite}, whose best checkpoint is missing: training {prerequisite} first",
-                     log_dir)
-            train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1)
+            printlog(f"{name} needs {prerequisite}, whose best checkpoint is missing: training {prerequisite} first "
+                     f"(run {pre_dir})", log_dir)
+            train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1, run=pre_run)
         elif training_state(pre_dir, pre_config.epochs) == "unfinished":
             if options.resume_on:
                 # A run killed while its prerequisite trained must end as if never killed: finish it first.
                 printlog(f"{name} needs {prerequisite}, which is unfinished: resuming {prerequisite} first", log_dir)
-                train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1)
+                train(prerequisite, pre_config, pre_options, device, log_dir, depth + 1, run=pre_run)
             else:
                 printlog(f"note: prerequisite {prerequisite} is unfinished; using its best checkpoint so far "
                          f"(--resume_on finishes it first)", log_dir)
         else:
             check_trained_settings(prerequisite, pre_dir, pre_config)
+    return dirs
 
 
-def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: int = 0) -> Path:
-    """Train ``config`` (and its prerequisites) as ``options`` say; returns the folder of the run
-    whose encoder the config's evaluations use."""
+def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: int = 0,
+          run: str | None = None) -> Path:
+    """Train ``config`` (and its prerequisites) as ``options`` say, in the run folder ``run``
+    (default: ``options.run_name(name)``); returns the folder of the run whose encoder the
+    config's evaluations use."""
+    run = run or options.run_name(name)
     source = config.pretrained_from
     if source:
         # An evaluation-only config: the encoder is another run's, trained first if missing.
         if source == name:
             raise RunError(f"config {name}: pretrained_from names the config itself")
-        source_config = prepare(source)
-        if options.eval_only or training_state(out_dir(source), source_config.epochs) == "finished":
-            return out_dir(source)
-        printlog(f"{name} evaluates the encoder of {source}: training {source} first", out_dir(name))
-        return train(source, source_config, RunOptions(resume_on=options.resume_on), device, out_dir(source),
-                     depth + 1)
-    run_dir = out_dir(name)
+        source_config = prepare(source, data=options.data)
+        source_run = options.prerequisite_name(run, source)
+        if options.eval_only or training_state(out_dir(source_run), source_config.epochs) == "finished":
+            return out_dir(source_run)
+        printlog(f"{name} evaluates the encoder of {source}: training {source} first", out_dir(run))
+        return train(source, source_config, options.for_prerequisite(), device, out_dir(source_run), depth + 1,
+                     run=source_run)
+    run_dir = out_dir(run)
     if options.eval_only:
         # Evaluation needs only this run's encoder: no training here, and none of prerequisites.
         if not has_checkpoint(run_dir):
@@ -178,7 +245,7 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
                            f"(`python run_exp.py --config {name}`)")
         check_trained_settings(name, run_dir, config)
         return run_dir
-    train_prerequisites(name, config, options, device, log_dir, depth)
+    prerequisite_dirs = train_prerequisites(name, run, config, options, device, log_dir, depth)
 
     state = training_state(run_dir, config.epochs)
     if options.retrain and state != "none":
@@ -200,9 +267,11 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
 
     folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
     set_seed(config.seed)
+    distance_key = config.frozen_distance_key()
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
                          resume_on=options.resume_on, run_dir=run_dir, device=device,
-                         **frozen_distance(config, device, run_dir))
+                         **frozen_distance(config, device, prerequisite_dirs.get(distance_key), run_dir,
+                                           folders["train"]))
     model.log(f"{'-' * 30} config {name} {'-' * 30}")
     model.log(f"device {device}; trainable parameters: {count_parameters(model.net):,}")
     model.fit()
@@ -225,9 +294,10 @@ def main(argv=None) -> int:
             build_parser().print_usage(sys.stderr)
             print("error: --config NAME is required (see --list)", file=sys.stderr)
             return 2
-        config = prepare(args.config, args.overrides, registry_dict)
+        config = prepare(args.config, args.overrides, registry_dict, data=options.data)
         device = distributed.init(select_device(args.device))  # joins torchrun's process group if any
-        log_dir = out_dir(args.config)
+        run = options.run_name(args.config)
+        log_dir = out_dir(run)
         if distributed.is_main():
             print(f"Resolved config {args.config}:")
             print(json.dumps(config_to_dict(config), indent=2, default=str))
@@ -236,9 +306,8 @@ def main(argv=None) -> int:
                      f"batch_size {config.batch_size} per process)", log_dir)
         encoder_dir = train(args.config, config, options, device, log_dir)
         if config.eval_configs and distributed.is_main():  # evaluations are single-process
-            source = config.pretrained_from or args.config
-            encoder_config = prepare(source) if config.pretrained_from else config
-            run_evaluations(log_dir, args.config, config, device, EncoderRun(encoder_dir, source, encoder_config),
+            encoder_config = prepare(config.pretrained_from, data=options.data) if config.pretrained_from else config
+            run_evaluations(log_dir, run, config, device, EncoderRun(encoder_dir, encoder_dir.name, encoder_config),
                             eval_epoch=options.eval_epoch, refit=options.retrain_eval)
             printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
                      f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)

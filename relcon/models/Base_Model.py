@@ -175,6 +175,7 @@ class Base_ModelClass:
             self.net.channels_last = config.channels_last
         self.optimizer = None
         self._writer = None
+        self.data_record = {}  # the training data's fingerprint, set by fit
 
     # ---- what trainers supply
     def setup_dataloader(self, X, y, train: bool):
@@ -226,6 +227,13 @@ class Base_ModelClass:
                 self._writer = SummaryWriter(log_dir=str(self.run_dir / "tb"))
         return self._writer or None
 
+    @staticmethod
+    def training_data_record(loader) -> dict:
+        """The training data's fingerprint (``SegmentIndex.fingerprint``) when the loader reads a
+        segment index; stored in checkpoints as ``data``."""
+        index = getattr(loader.dataset, "index", None)
+        return index.fingerprint() if hasattr(index, "fingerprint") else {}
+
     def resume_inputs(self) -> dict:
         """Inputs outside the config that shape training (e.g. a frozen net's fingerprint), as plain
         data; resuming refuses when they changed."""
@@ -243,6 +251,7 @@ class Base_ModelClass:
         state.update({"optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
                       "test_loss": test_loss, "val_loss": test_loss, "epoch": epoch,
                       "config": self.resolved_config(), "inputs": self.resume_inputs(),
+                      "data": self.data_record,
                       "format": CHECKPOINT_FORMAT})
         state.update(extra)
         return state
@@ -338,7 +347,11 @@ class Base_ModelClass:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log(f"Begin training {self.model_file} in {self.run_dir}")
         train_loader = self.setup_dataloader(self.train_data, self.train_labels, train=True)
-        val_loader = self.setup_dataloader(self.val_data, self.val_labels, train=False)
+        # Without a validation split (pre-training layouts may omit val/), the epoch with the lowest
+        # training loss is the best one.
+        val_loader = (self.setup_dataloader(self.val_data, self.val_labels, train=False)
+                      if self.val_data is not None else None)
+        self.data_record = self.training_data_record(train_loader)
         if distributed.is_initialized():
             self.forward_net = distributed.wrap(self.step_module(), self.device)
 
@@ -397,17 +410,19 @@ class Base_ModelClass:
             t0 = time.time()
             train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum, save_step(epoch))
             start_step, loss_sum = 0, 0.0
-            val_loss = self.run_one_epoch(val_loader, False, epoch)
+            val_loss = self.run_one_epoch(val_loader, False, epoch) if val_loader is not None else None
             if distributed.is_initialized():
-                train_loss, val_loss = distributed.mean(train_loss, self.device), distributed.mean(val_loss, self.device)
+                train_loss = distributed.mean(train_loss, self.device)
+                val_loss = distributed.mean(val_loss, self.device) if val_loss is not None else None
                 if not distributed.same_on_all_ranks(self.net, self.device):
                     raise RuntimeError(f"epoch {epoch}: the {distributed.world_size()} ranks hold different weights")
-            improved = not history or val_loss < best_val
-            best_val = val_loss if improved else best_val
+            selection_loss = val_loss if val_loss is not None else train_loss
+            improved = not history or selection_loss < best_val
+            best_val = selection_loss if improved else best_val
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                             "best_val_loss": best_val, "seconds": round(time.time() - t0, 3)})
             self._check_finite_weights(epoch, steps_per_epoch)
-            state = self.create_state_dict(epoch, val_loss, step=0, epoch_done=True, best_val_loss=best_val,
+            state = self.create_state_dict(epoch, selection_loss, step=0, epoch_done=True, best_val_loss=best_val,
                                            history=history, finished=epoch + 1 >= self.epochs)
             if epoch % self.save_epochfreq == 0:
                 self.save(state, str(epoch))
@@ -419,8 +434,10 @@ class Base_ModelClass:
             tb = self._tb()
             if tb:
                 tb.add_scalar("Loss/Train", train_loss, epoch)
-                tb.add_scalar("Loss/Val", val_loss, epoch)
-            self.log(f"Epoch #{epoch}: Loss/Train={train_loss:.5f} | Loss/Val={val_loss:.5f} | "
+                if val_loss is not None:
+                    tb.add_scalar("Loss/Val", val_loss, epoch)
+            shown_val = f"{val_loss:.5f}" if val_loss is not None else "none (no val split)"
+            self.log(f"Epoch #{epoch}: Loss/Train={train_loss:.5f} | Loss/Val={shown_val} | "
                      f"{history[-1]['seconds']:.1f} s" + (" (best)" if improved else "")
                      + (f" | {distributed.world_size()} ranks, identical weights" if distributed.is_initialized() else ""))
         distributed.barrier()  # every rank may read what rank 0 wrote from here on
