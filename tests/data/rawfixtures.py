@@ -8,8 +8,9 @@
 * MotionSense: ``B_Accelerometer_data/B_Accelerometer_data/<trial>/sub_<k>.csv`` and the
   ``C_Gyroscope_data`` twin, with the saved index column (header ``,x,y,z``).
 
-Real subject ids are used everywhere, so the sslbench folds are those of the spec tables.
-Values go past ±3 g, there are NaN rows, label transitions and (PAMAP2) a 100/100 tie.
+Real subject ids are used everywhere, so the sslbench folds are those of the tables in
+docs/datasets.md §1.3. Values go past ±3 g, there are NaN rows, label transitions and
+(PAMAP2) a 100/100 tie.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The processing spec (shared/spec/datasets.md) transcribed step by step, plainly and slowly.
+"""The processing specification (docs/datasets.md §0-§9) transcribed step by step, plainly and slowly.
 
 Used as the expected output in the tests: it reads the raw fixture trees the way the spec
 words it (line splits, ``np.loadtxt``, pandas ``interpolate().ffill().bfill()``,
 ``scipy.stats.mode``, sklearn ``LeaveOneGroupOut`` in the reference's nested loop, the fold
-tables of §1.3 typed in) and shares no code with the package.
+tables of docs/datasets.md §1.3 typed in) and shares no code with the package.
 Returns ``{file name without .npy: array}`` per processed folder.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import scipy.stats
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 
-# §1.3 fold tables (train, val, test), real subject ids.
+# docs/datasets.md §1.3 fold tables (train, val, test), real subject ids.
 HHAR_FOLDS = [
     ("d,i,e,c,g", "f,a", "h,b"),
     ("a,b,c,i,e", "g,h", "d,f"),
@@ -42,7 +42,7 @@ PAMAP2_FOLDS = [
 
 
 def fold_table(name: str) -> list:
-    """The §1.3 table of a set as lists of ids typed as the reference types them."""
+    """The docs/datasets.md §1.3 table of a set as lists of ids typed as the reference types them."""
     table = {"hhar": HHAR_FOLDS, "motionsense": MOTIONSENSE_FOLDS, "pamap2": PAMAP2_FOLDS}[name]
     conv = str if name == "hhar" else float
     return [tuple([conv(x) for x in cell.split(",")] for cell in row) for row in table]

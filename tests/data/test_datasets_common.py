@@ -1,4 +1,4 @@
-"""Unit tests of the shared pieces: windows, votes, folds, readers (spec §1-§6)."""
+"""Unit tests of the shared pieces: windows, votes, folds, readers (docs/datasets.md §1-§6)."""
 from __future__ import annotations
 
 import json
@@ -122,7 +122,7 @@ def test_sslbench_folds_equal_spec_tables(name):
 
 def test_sslbench_folds_replay_the_shared_stream():
     """Per-set computation == one stream over HHAR -> MotionSense -> PAMAP2 (real ids); without
-    the replay MotionSense's fold-1 test subjects would be 2, 7, 15, 3, 11 (spec §1.3)."""
+    the replay MotionSense's fold-1 test subjects would be 2, 7, 15, 3, 11 (docs/datasets.md §1.3)."""
     lists = [SUBJECTS["hhar"], SUBJECTS["motionsense"], SUBJECTS["pamap2"]]
     shared = common._folds_with_pinned_hash(lists)
     for name, folds in zip(("hhar", "motionsense", "pamap2"), shared):

@@ -1,5 +1,6 @@
-"""Processed outputs on the raw fixture trees: every file equals the spec transcription
-(tests/data/spec_oracle.py), with the spec's shapes, dtypes, folds and layout."""
+"""Processed outputs on the raw fixture trees: every file equals the transcription of the
+specification (tests/data/spec_oracle.py; docs/datasets.md §7), with its shapes, dtypes, folds
+and layout."""
 from __future__ import annotations
 
 import json

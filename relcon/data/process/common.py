@@ -1,10 +1,10 @@
-"""Pieces shared by the benchmark processors (spec: shared/spec/datasets.md §1).
+"""Pieces shared by the benchmark processors (specification: docs/datasets.md §1).
 
 * output locations and an all-or-nothing writer for a ``processed/`` folder;
 * sslbench (HHAR, MotionSense, PAMAP2): subject folds on one shared random stream, 200-sample
-  windows, the CPython majority vote, per-fold standardisation (§1.3, §1.4);
+  windows, the CPython majority vote, per-fold standardisation (docs/datasets.md §1.3, §1.4);
 * priorpt (Opportunity, PAMAP2): 1000-sample windows, cleaning, the reference folds with their
-  positional quirk and the leak-free alternative (§1.5).
+  positional quirk and the leak-free alternative (docs/datasets.md §1.5).
 
 Functions take everything they need as arguments; nothing here reads ``sys.argv``.
 """
@@ -146,15 +146,16 @@ def read_whitespace_columns(path, n_columns: int, columns: Sequence[int]) -> np.
 def majority_label(labels: list):
     """Window label of the sslbench sets: ``max(set(L), key=L.count)`` on a Python list.
 
-    The tie rule is CPython's set iteration order (§1.4): for ids 0..7 the smallest id wins
-    a tie; for larger ids it depends on hash slots and first appearance (a 100/100 tie of 3
-    and 8 is won by 8). Keep ``labels`` a list of Python scalars (``ndarray.tolist()``).
+    The tie rule is CPython's set iteration order (docs/datasets.md §1.4): for ids 0..7 the
+    smallest id wins a tie; for larger ids it depends on hash slots and first appearance (a
+    100/100 tie of 3 and 8 is won by 8). Keep ``labels`` a list of Python scalars
+    (``ndarray.tolist()``).
     """
     return max(set(labels), key=labels.count)
 
 
 # --------------------------------------------------------------------------------------
-# sslbench folds (§1.3)
+# sslbench folds (docs/datasets.md §1.3)
 
 SSLBENCH_ORDER = ("hhar", "motionsense", "pamap2")
 SSLBENCH_N_SUBJECTS = {"hhar": 9, "motionsense": 24, "pamap2": 9}
@@ -267,7 +268,7 @@ def _check_sslbench_folds(dataset: str, subjects: list, folds: list) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# sslbench windows and fold files (§1.4)
+# sslbench windows and fold files (docs/datasets.md §1.4)
 
 SSLBENCH_WINDOW = 200
 
@@ -340,7 +341,7 @@ def write_sslbench_folds(
 
 
 # --------------------------------------------------------------------------------------
-# priorpt windows, cleaning and folds (§1.5)
+# priorpt windows, cleaning and folds (docs/datasets.md §1.5)
 
 PRIORPT_WINDOW = 1000
 PRIORPT_SHIFT = PRIORPT_WINDOW // 2
@@ -411,7 +412,7 @@ def _priorpt_groups(pid: np.ndarray, dataset: str) -> np.ndarray:
 
 
 def priorpt_reference_folds(pid: np.ndarray, dataset: str = "priorpt") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(train, val, test) row indices of the reference folds, quirk included (§1.5, §9 #11).
+    """(train, val, test) row indices of the reference folds, quirk included (docs/datasets.md §1.5, §9 #11).
 
     Fold i tests subject ``G[i]``. The validation subject ``h`` is the largest other pid, and
     train/val are *positions within the non-test rows* used as row indices of the full

@@ -1,4 +1,4 @@
-"""priorpt/opportunity: right-wrist accelerometer of the Opportunity data set (spec §5).
+"""priorpt/opportunity: right-wrist accelerometer of the Opportunity data set (docs/datasets.md §5).
 
 Raw tree (``<raw root>/priorpt/opportunity/``)::
 
@@ -63,7 +63,7 @@ def read_file(path) -> np.ndarray:
 
 
 def triple_rate(rows: np.ndarray) -> np.ndarray:
-    """The reference's ×3 "upsampling" (kept as is, §5 step 3 and §9 #14).
+    """The reference's ×3 "upsampling" (kept as is, docs/datasets.md §5 step 3 and §9 #14).
 
     Timestamp and label are repeated 3 times. Sensor values: U[3t] = a[t],
     U[3t+1] = (a[t]+a[t+1])/3, U[3t+2] = 2(a[t]+a[t+1])/3, and the last two rows are 0.

@@ -1,4 +1,4 @@
-"""priorpt/pamap2: hand IMU accelerometer (±16 g) of PAMAP2, "wrist→wrist" (spec §6).
+"""priorpt/pamap2: hand IMU accelerometer (±16 g) of PAMAP2, "wrist→wrist" (docs/datasets.md §6).
 
 Raw tree: ``<raw root>/priorpt/pamap2/`` as described in :mod:`relcon.data.process.pamap2_raw`.
 """

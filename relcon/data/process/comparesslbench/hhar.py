@@ -1,4 +1,4 @@
-"""sslbench/hhar: smartwatch accelerometers of Heterogeneity HAR, "wrist→wrist" (spec §2).
+"""sslbench/hhar: smartwatch accelerometers of Heterogeneity HAR, "wrist→wrist" (docs/datasets.md §2).
 
 Raw tree (``<raw root>/sslbench/hhar/``)::
 

@@ -1,4 +1,4 @@
-"""sslbench/motionsense: iPhone accelerometer in the trouser pocket, "wrist→waist" (spec §3).
+"""sslbench/motionsense: iPhone accelerometer in the trouser pocket, "wrist→waist" (docs/datasets.md §3).
 
 Raw tree (``<raw root>/sslbench/motionsense/``), each zip extracted into a folder of its own
 name whose content is a top folder of the same name again::

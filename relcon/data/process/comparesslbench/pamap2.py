@@ -1,4 +1,4 @@
-"""sslbench/pamap2: ankle IMU accelerometer (±16 g) of PAMAP2, "wrist→leg" (spec §4).
+"""sslbench/pamap2: ankle IMU accelerometer (±16 g) of PAMAP2, "wrist→leg" (docs/datasets.md §4).
 
 Raw tree: ``<raw root>/sslbench/pamap2/`` as described in :mod:`relcon.data.process.pamap2_raw`.
 """
