@@ -79,8 +79,8 @@ def test_missing_data_folder(monkeypatch, world):
 
 def test_missing_split_folder(monkeypatch, world):
     _, tree, _ = world
-    shutil.rmtree(tree / "test")
-    assert f"data folder {tree / 'test'} (test split) does not exist" in error_of(monkeypatch, world, *MD)
+    shutil.rmtree(tree / "train")  # val/ and test/ are optional (tests/test_own_data.py), train/ is not
+    assert f"data folder {tree / 'train'} (train split) does not exist" in error_of(monkeypatch, world, *MD)
 
 
 def test_empty_split(monkeypatch, world):
