@@ -82,7 +82,7 @@ def config_from_dict(data, source: str = "config"):
             values = {k: config_from_dict(v, source) for k, v in data.items() if k != "__class__"}
             return _build(cls, values, source)
         return {k: config_from_dict(v, source) for k, v in data.items()}
-    return data
+    return ... if data == "..." else data  # config_to_dict writes Ellipsis ("all channels") as "..."
 
 
 def normalised_config_dict(data: dict) -> dict:

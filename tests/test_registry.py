@@ -114,3 +114,86 @@ def test_every_shipped_config_has_distinct_evaluation_folders():
 
     for name, config in registry.discover().items():
         check_eval_folders(name, config)
+
+
+def test_configs_are_declared_without_mutable_defaults_or_run_time_state():
+    import dataclasses
+
+    from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
+    from relcon.eval.Base_Eval import Base_EvalConfig
+    from relcon.models.Base_Model import Base_ModelConfig
+    from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
+    from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
+    from relcon.nets.Base_Nets import Base_NetConfig
+
+    classes = (Base_NetConfig, SSLDataConfig, SupervisedDataConfig, Base_ModelConfig, MotifDist_ModelConfig,
+               RelCon_ModelConfig, Base_EvalConfig)
+    for cls in classes:
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert not names & {"device", "run_dir", "input_dims"}, cls
+        for f in dataclasses.fields(cls):
+            assert not isinstance(f.default, (list, dict, set)), (cls, f.name)
+    a = SupervisedDataConfig(data_folder="a")
+    b = SupervisedDataConfig(data_folder="b")
+    a.X_annotates.append("x")
+    assert b.X_annotates == [""]  # each instance its own list
+    ev = Base_EvalConfig(model_folder="Classify", model_file="linear_probe", data_config=a)
+    ev.evalnetparams["k"] = 1
+    assert Base_EvalConfig(model_folder="Classify", model_file="linear_probe", data_config=a).evalnetparams == {}
+
+
+def test_old_config_dicts_fill_new_fields_with_defaults_and_drop_run_time_state():
+    config = registry.get_config("25_3_8_relcon")
+    data = registry.config_to_dict(config)
+    del data["pretrained_from"], data["distance_chunk"]  # fields an older checkpoint lacks
+    data.update(device="cpu", run_dir="25_3_8_relcon", input_dims=None)  # what older versions wrote
+    back = registry.config_from_dict(data)
+    assert back.pretrained_from is None and back.distance_chunk is None and not hasattr(back, "run_dir")
+    assert registry.config_to_dict(back) == registry.config_to_dict(config)
+    data["no_such_field"] = 1
+    with pytest.raises(ValueError, match="no_such_field are not fields of RelCon_ModelConfig"):
+        registry.config_from_dict(data)
+
+
+REFERENCE_STYLE = '''
+from relcon.models.Base_Model import Base_ModelConfig
+from relcon.nets.Base_Nets import Base_NetConfig
+from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
+from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
+from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
+
+allrefstyle_expconfigs = {}
+allrefstyle_expconfigs["ref_motifdist"] = MotifDist_ModelConfig(
+    data_config=SSLDataConfig(data_folder="relcon/data/datasets/dummydataset"),
+    net_config=Base_NetConfig(net_folder="CrossAttn", net_file="CrossAttn_Net",
+                              params={"query_dimsize": 3, "key_dimsize": 3, "kernel_size": 15, "embed_dim": 64,
+                                      "double_receptivefield": 2}),
+    epochs=10, lr=0.001, batch_size=64, save_epochfreq=10,
+)
+allrefstyle_expconfigs["ref_relcon"] = RelCon_ModelConfig(
+    withinuser_cands=20,
+    motifdist_expconfig_key="ref_motifdist",
+    data_config=SSLDataConfig(data_folder="relcon/data/datasets/dummydataset"),
+    net_config=Base_NetConfig(net_folder="ResNet1D", net_file="ResNet1D_Net", params={
+        "init_conv": {"in_channels": 3, "base_filters": 64, "kernel_size": 7, "stride": 2, "padding": 0},
+        "init_maxpool": {"kernel_size": 3, "stride": 2},
+        "blocks": [{"n": 3, "in_channels": 64, "base_filters": 64, "kernel_size": 3, "stride": 1}],
+        "finalpool": "avg"}),
+    epochs=100, lr=0.000001, batch_size=64, save_epochfreq=10,
+)
+'''
+
+
+def test_reference_style_config_files_import_unchanged(tmp_path, monkeypatch):
+    """A config file written for the reference code (its imports, classes and keywords) registers
+    and builds its nets and trainers' configs unchanged."""
+    path = tmp_path / "refstyle_expconfigs.py"
+    path.write_text(REFERENCE_STYLE)
+    monkeypatch.setenv("RELCON_CONFIGS", str(path))
+    reg = registry.discover()
+    md, rc = reg["ref_motifdist"], reg["ref_relcon"]
+    assert (md.model_folder, md.model_file, md.query_dims) == ("MotifDist", "MotifDist_Model", [0, 1, 2])
+    assert (rc.model_folder, rc.model_file, rc.tau, rc.prerequisites()) == ("RelCon", "RelCon_Model", 0.1,
+                                                                           ["ref_motifdist"])
+    assert import_net(rc.net_config)(torch.randn(2, 3, 256)).shape == (2, 64)
+    assert registry.config_from_dict(registry.config_to_dict(rc)) == rc
