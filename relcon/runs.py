@@ -234,12 +234,13 @@ def saved_config(run_dir, state: dict, path: Path):
     return None
 
 
-def load_net(run_dir, ckpt="best", config=None, device=None, default_config=None):
+def load_net(run_dir, ckpt="best", config=None, device=None, default_config=None, label: str = ""):
     """(net in eval mode, checkpoint dict, config) of the run in ``run_dir`` (or a checkpoint file).
 
     The architecture comes from ``config`` when given, else from the config saved in the checkpoint
     or beside it (``config.json``), else from ``default_config`` (for checkpoints written by the
-    reference code, which hold no config). Weights load strictly.
+    reference code, which hold no config). Weights load strictly; ``label`` (e.g. " (config NAME)")
+    follows the checkpoint's path in error messages.
 
     Raises:
         CheckpointError: missing or unreadable checkpoint, no config to build the net from, or
@@ -259,6 +260,6 @@ def load_net(run_dir, ckpt="best", config=None, device=None, default_config=None
         raise CheckpointError(f"config {type(cfg).__name__} for {path} has no net_config; give the pre-training "
                               f"config (RelCon or MotifDist), not an evaluation config")
     net = import_net(cfg.net_config)
-    load_state_dict_strict(net, state["net"], f"checkpoint {path}")
+    load_state_dict_strict(net, state["net"], f"checkpoint {path}{label}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     return net.to(device).eval(), state, cfg

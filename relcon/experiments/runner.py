@@ -171,13 +171,15 @@ def check_eval_folders(name: str, config) -> None:
         seen[ev.folder] = i
 
 
-def frozen_distance(config, device, distance_run: Path | None, run_dir: Path, train_folder: Path) -> dict:
+def frozen_distance(config, device, prerequisites: dict, run_dir: Path, train_folder: Path) -> dict:
     """The trainer arguments that hand a RelCon-style trainer its frozen MotifDist distance: the
-    net from the prerequisite run's best checkpoint and the config it was trained with. A distance
-    trained on other data than ``train_folder`` holds now is named in the log."""
-    if distance_run is None:
+    net of the prerequisite's config with the weights of its run's best checkpoint, and that
+    config. A distance trained on other data than ``train_folder`` holds now is named in the log."""
+    key = config.frozen_distance_key()
+    if key is None:
         return {}
-    net, state, md_config = load_net(distance_run, "best", device=device)
+    distance_run, md_config = prerequisites[key]
+    net, state, _ = load_net(distance_run, "best", config=md_config, device=device, label=f" (config {key})")
     then = state.get("data") or {}
     if then.get("sha256"):
         now = SegmentIndex.scan(train_folder).fingerprint()
@@ -194,12 +196,13 @@ def frozen_distance(config, device, distance_run: Path | None, run_dir: Path, tr
 def train_prerequisites(name: str, run: str, config, options: RunOptions, device, log_dir: Path,
                         depth: int) -> dict:
     """Train (or finish, or check) the runs ``config`` needs before it can train; returns
-    ``{prerequisite config name: its run folder}``."""
+    ``{prerequisite config name: (its run folder, its config)}``."""
     dirs = {}
     for prerequisite in config.prerequisites():
         pre_config = prepare(prerequisite, data=options.data)
         pre_run = options.prerequisite_name(run, prerequisite)
-        pre_dir = dirs[prerequisite] = out_dir(pre_run)
+        pre_dir = out_dir(pre_run)
+        dirs[prerequisite] = (pre_dir, pre_config)
         check_same_data(name, config, prerequisite, pre_config, options)
         pre_options = options.for_prerequisite()
         if not checkpoint_path(pre_dir, "best").exists():
@@ -267,11 +270,9 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
 
     folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
     set_seed(config.seed)
-    distance_key = config.frozen_distance_key()
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
                          resume_on=options.resume_on, run_dir=run_dir, device=device,
-                         **frozen_distance(config, device, prerequisite_dirs.get(distance_key), run_dir,
-                                           folders["train"]))
+                         **frozen_distance(config, device, prerequisite_dirs, run_dir, folders["train"]))
     model.log(f"{'-' * 30} config {name} {'-' * 30}")
     model.log(f"device {device}; trainable parameters: {count_parameters(model.net):,}")
     model.fit()
