@@ -318,7 +318,13 @@ def read_csv(path, allow_missing: bool = False) -> Recording:
     time = None
     if time_col is not None:
         name = dialect["header"][time_col] if dialect["header"] else "time"
-        time = parse_times(path, times, time_lines, column=name)
+        try:
+            time = parse_times(path, times, time_lines, column=name)
+        except RecordingError:
+            if time_lines is not None:
+                raise
+            _, pairs = _strict_rows(path, dialect, xyz_cols, time_col, True)  # to name the line
+            time = parse_times(path, [p[1] for p in pairs], [p[0] for p in pairs], column=name)
     info = {k: dialect[k] for k in ("delimiter", "decimal", "columns", "header", "skiprows")}
     info.update(xyz_columns=xyz_cols, time_column=time_col)
     return Recording(str(path), xyz, time, dialect["fs_hint"], info)
