@@ -141,6 +141,9 @@ def test_gaps_split_never_interpolated_and_irregular_time_is_regridded(tmp_path)
     write_csv(tmp_path / "jitter.csv", motion(len(t3), 50), times=1.7e9 + t3, time="s")
     s = run(tmp_path, [pr.Source(str(tmp_path / "jitter.csv"), "J", fs=50)], overwrite=True)
     assert s["dropped"]["irregular_runs"] == 1 and s["segments"] == 23
+    with pytest.raises(pr.ProcessingError, match=r"jitter\.csv: rate 100 Hz given, but the file's time stamps advance "
+                                                 r"at 50(\.\d+)? Hz; expected them to agree"):
+        run(tmp_path, [pr.Source(str(tmp_path / "jitter.csv"), "J", fs=100)], overwrite=True)
 
 
 def test_nan_runs_split_and_are_counted(tmp_path):

@@ -180,7 +180,11 @@ def load(source: Source) -> tuple[np.ndarray, np.ndarray | None, float, str]:
             i = int(bad[0]) + 1
             raise ProcessingError(f"{source.path}: time goes from {_show(t[i - 1])} to {_show(t[i])} at data row "
                                   f"{i + 1}; expected strictly increasing time stamps")
-    fs = source.fs or recordings.file_rate(rec)
+    stated = recordings.file_rate(rec)
+    if source.fs and stated and abs(source.fs - stated) > IRREGULAR_TOLERANCE * stated:
+        raise ProcessingError(f"{source.path}: rate {source.fs:g} Hz given, but the file's time stamps advance at "
+                              f"{stated:g} Hz; expected them to agree (drop --fs / the manifest's fs for timed files)")
+    fs = source.fs or stated
     if not fs:
         raise ProcessingError(f"{source.path}: no time column and no rate; expected --fs (or the manifest's fs column)")
     if not math.isfinite(fs) or fs <= 0:
