@@ -100,6 +100,8 @@ ACTIGRAPH_PREAMBLE = (
     ("quoted_header.csv", dict(header='"Accelerometer X","Accelerometer Y","Accelerometer Z"')),
     ("actigraph.csv", dict(header="Accelerometer X,Accelerometer Y,Accelerometer Z", preamble=ACTIGRAPH_PREAMBLE)),
     ("iso_time.csv.gz", dict(header="time,x,y,z", time="iso")),
+    ("actigraph_timestamps.csv", dict(header="Timestamp,Accelerometer X,Accelerometer Y,Accelerometer Z",
+                                      preamble=ACTIGRAPH_PREAMBLE, time="actilife")),
     ("epoch_ms_no_header.csv", dict(header=None, time="ms")),
 ])
 def test_csv_dialects_read_to_the_comma_file_and_its_embeddings(tmp_path, encoder, name, kwargs):
@@ -109,6 +111,8 @@ def test_csv_dialects_read_to_the_comma_file_and_its_embeddings(tmp_path, encode
     if kwargs.get("time") == "iso":
         stamps = np.datetime64("2016-11-13T02:18:00") + (np.arange(len(x)) * 1e9 / 30).astype("timedelta64[ns]")
         times = [str(s).replace("T", " ")[:23] for s in stamps]
+    elif kwargs.get("time") == "actilife":  # M/d/yyyy, as the preamble says
+        times = [f"11/13/2016 02:18:{i / 30:06.3f}" for i in range(len(x))]
     elif kwargs.get("time") == "ms":
         times = [str(1_700_000_000_000 + int(i * 1000 / 30)) for i in range(len(x))]
     kwargs = {k: v for k, v in kwargs.items() if k != "time"}
@@ -119,7 +123,7 @@ def test_csv_dialects_read_to_the_comma_file_and_its_embeddings(tmp_path, encode
     if times is not None or "actigraph" in name:
         assert recordings.file_rate(rec) == pytest.approx(30, abs=0.1)
     if times is not None:
-        assert rec.time[0] == pytest.approx(1_479_003_480.0 if "iso" in name else 1_700_000_000.0)
+        assert rec.time[0] == pytest.approx(1_700_000_000.0 if "ms" in name else 1_479_003_480.0)
 
 
 @pytest.mark.parametrize("text, message", [

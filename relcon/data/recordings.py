@@ -8,7 +8,8 @@ CSV dialects (detected from the first :data:`SNIFF_LINES` non-blank lines):
 * delimiter ``,`` ``;`` tab or runs of whitespace; decimal mark ``.`` or ``,`` (decimal commas
   with ``;`` / tab / whitespace separators, as spreadsheet exports in many locales write them);
 * a header line or none; preamble lines before it are skipped (e.g. the 10 lines ActiGraph's
-  ActiLife writes above its CSV; its "at 30 Hz" is read as the sampling rate hint);
+  ActiLife writes above its CSV; its "at 30 Hz" is read as the sampling rate hint, and its
+  "date format M/d/yyyy" as the format of a Timestamp column);
 * columns: with a header, the acceleration columns are the ones named for an axis (``x``,
   ``acc_x``, ``Accelerometer X``, ...) and a time column is one whose name contains "time"
   (or is "date"/"t"); otherwise, 3 columns are x, y, z and 4 columns are time, x, y, z (a first
@@ -42,7 +43,10 @@ SNIFF_LINES = 100
 DIALECTS = ((",", "."), (";", "."), (";", ","), ("\t", "."), ("\t", ","), (" ", "."), (" ", ","))
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", " ": "whitespace"}
 TIME_NAMES = ("date", "t", "epoch")
-EPOCH_MS_ABOVE = 1e11  # epoch seconds reach 1e11 in the year 5138; epoch ms passed it in 1973
+EPOCH_MS_ABOVE = 1e11
+# ActiLife's "date format ..." preamble entry -> strptime format of its Timestamp column.
+DATE_FORMATS = {"M/d/yyyy": "%m/%d/%Y %H:%M:%S.%f", "d/M/yyyy": "%d/%m/%Y %H:%M:%S.%f",
+                "dd/MM/yyyy": "%d/%m/%Y %H:%M:%S.%f", "MM/dd/yyyy": "%m/%d/%Y %H:%M:%S.%f"}  # epoch seconds reach 1e11 in the year 5138; epoch ms passed it in 1973
 
 # Sampling-rate floor for the 100 Hz encoder. Human movement in daily life has its energy below
 # about 10 Hz (gait: fundamental 1-3 Hz with harmonics to ~10 Hz; voluntary movement < 10 Hz;
@@ -169,14 +173,17 @@ def sniff(path) -> dict:
                 f"{path}, line {lines[0][0]} (header): {len(before)} column(s) separated by "
                 f"{DELIMITER_NAMES[delimiter]} ({', '.join(repr(c) for c in before)}), but line {first_number} "
                 f"holds {n}; expected one column count")
-    hint = None
+    hint, date_format = None, None
     for _, text in lines[:start]:
         m = re.search(r"\bat (\d+(?:\.\d+)?) ?Hz\b", text)
         if m:
             hint = float(m.group(1))
+        m = re.search(r"\bdate format (\S+)", text)
+        if m:
+            date_format = DATE_FORMATS.get(m.group(1))
     return {"delimiter": delimiter, "decimal": decimal, "columns": n, "header": header,
             "skiprows": lines[start][0] - 1, "first_data_line": first_number,
-            "sample": lines[lines.index((first_number, first_text)):], "fs_hint": hint}
+            "sample": lines[lines.index((first_number, first_text)):], "fs_hint": hint, "date_format": date_format}
 
 
 def _axis_of(name: str) -> str | None:
@@ -253,8 +260,9 @@ def _strict_rows(path: Path, dialect: dict, xyz_cols: list[int], time_col: int |
     return np.asarray(rows, dtype=np.float64).reshape(-1, COLUMNS), times
 
 
-def parse_times(path, values, lines=None, column: str = "time") -> np.ndarray:
-    """Seconds (float64) from ISO 8601 date-times, epoch seconds or epoch milliseconds.
+def parse_times(path, values, lines=None, column: str = "time", date_format: str | None = None) -> np.ndarray:
+    """Seconds (float64) from ISO 8601 date-times, epoch seconds or epoch milliseconds, or
+    date-times in ``date_format`` (strptime; from an ActiGraph preamble).
 
     ``lines``: the file line of each value, to name the first bad one."""
     import pandas as pd
@@ -266,12 +274,13 @@ def parse_times(path, values, lines=None, column: str = "time") -> np.ndarray:
         if len(t) and np.nanmedian(np.abs(t)) > EPOCH_MS_ABOVE:
             t = t / 1000.0
         return t
-    parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    parsed = pd.to_datetime(values, format=date_format or "ISO8601", errors="coerce")
     if parsed.isna().any():
         i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         where = f", line {lines[i]}" if lines is not None else f", row {i + 1}"
         raise RecordingError(f"{path}{where}, column {column!r}: {values.iloc[i]!r} is not a date-time; expected "
-                             f"ISO 8601 (2016-11-13 02:18:00.010), epoch seconds or epoch milliseconds")
+                             f"ISO 8601 (2016-11-13 02:18:00.010), epoch seconds or epoch milliseconds"
+                             + (f", or {date_format} as the preamble says" if date_format else ""))
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
@@ -319,12 +328,13 @@ def read_csv(path, allow_missing: bool = False) -> Recording:
     if time_col is not None:
         name = dialect["header"][time_col] if dialect["header"] else "time"
         try:
-            time = parse_times(path, times, time_lines, column=name)
+            time = parse_times(path, times, time_lines, column=name, date_format=dialect["date_format"])
         except RecordingError:
             if time_lines is not None:
                 raise
             _, pairs = _strict_rows(path, dialect, xyz_cols, time_col, True)  # to name the line
-            time = parse_times(path, [p[1] for p in pairs], [p[0] for p in pairs], column=name)
+            time = parse_times(path, [p[1] for p in pairs], [p[0] for p in pairs], column=name,
+                               date_format=dialect["date_format"])
     info = {k: dialect[k] for k in ("delimiter", "decimal", "columns", "header", "skiprows")}
     info.update(xyz_columns=xyz_cols, time_column=time_col)
     return Recording(str(path), xyz, time, dialect["fs_hint"], info)

@@ -8,7 +8,7 @@ spaces, decimal point or comma, header or none, an optional time column; see
 ``relcon/data/recordings.py``), a device file (``.cwa``, ``.gt3x``, ``.bin``; extra ``devices``),
 or ``.npy`` holding a recording ``(T, 3)`` or windows ``(N, T, 3)``. Units: g, or m/s² / mg
 recognised and converted with a warning (``--units``). The rate: ``--fs``, else the one the
-file states (ActiGraph preamble, median step of the time column), else 100 Hz.
+file states (ActiGraph preamble, or its time column), else 100 Hz.
 Output: ``.npy`` of float32 ``(N, D)`` embeddings; ``--csv`` also writes a ``.csv`` beside it
 (and an output named ``*.csv`` is written as CSV only) whose first column is the window's start
 time in seconds (recordings) or its index (windows). Relative paths are taken from the current
@@ -20,8 +20,8 @@ import argparse
 import csv
 import io
 import os
-import warnings
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
