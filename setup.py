@@ -22,5 +22,7 @@ setup(
         "test": ["pytest>=7", "matplotlib>=3.6", "import-linter>=2.0"],
         "plots": ["matplotlib>=3.6"],
         "tensorboard": ["tensorboard>=2.10"],
+        # device files (.cwa, .gt3x, .bin) for process_recordings / relcon.embed; actipy needs Java
+        "devices": ["actipy>=3.0"],
     },
 )

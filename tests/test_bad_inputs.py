@@ -352,7 +352,7 @@ def test_catalogue_rows_cite_existing_tests():
     rows = [line for line in doc.splitlines() if line.startswith("| ") and not line.startswith("| input")]
     assert len(rows) >= 20
     for row in rows:
-        cited = re.findall(r"(test_\w+\.py)::(test_\w+)", row)
+        cited = re.findall(r"((?:data/)?test_\w+\.py)::(test_\w+)", row)
         assert cited or "evaluation stage" in row, row
         for module, name in cited:
             assert f"def {name}(" in (REPO / "tests" / module).read_text(), f"{module}::{name}"

@@ -160,12 +160,12 @@ def test_csv_with_and_without_header(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("x,y,z\n1,2,3\n1,2,3,4\n", r"line 3: 4 column\(s\); expected 3"),
-    ("1,2,3\n4,5\n", r"line 2: 2 column\(s\); expected 3"),
+    ("x,y,z\n1,2,3\n1,2,3,4\n", r"line 3: 4 column\(s\) separated by ','; expected 3 like line 2"),
+    ("1,2,3\n4,5\n", r"line 2: 2 column\(s\) separated by ','; expected 3 like line 1"),
     ("x,y,z\n1,2,3\n4,abc,6\n", r"line 3, column 2 \('y'\): 'abc' is not a number"),
     ("1,2,3\n4,5,\n", r"line 2, column 3: '' is not a number"),
     ("1,2,3\n4,5,nan\n", r"line 2, column 3: 'nan' is not a finite number"),
-    ("time,x,y,z\n0,1,2,3\n", r"line 1 \(header\): 4 column\(s\)"),
+    ("time,x,y\n0,1,2,3\n", r"line 1 \(header\): 3 column\(s\) separated by ',' .* but line 2 holds 4"),
     ("x,y,z\n", r"no data rows"),
     ("", r"empty file"),
 ])
@@ -197,6 +197,26 @@ def test_embed_cli_errors(tmp_path, trained, capsys, monkeypatch):
     assert embed_main(["--run-dir", run, "--input", "w.npy", "--output", "out/e.csv", "--quiet"]) == 0
     assert (tmp_path / "out" / "e.csv").read_text().startswith("window,e0,")
     assert not (tmp_path / "out" / "e.npy").exists()
+
+
+def test_embed_cli_units_dialect_and_low_rate(tmp_path, trained, capsys, monkeypatch):
+    """m/s² in a ';' file with decimal commas gives the embeddings of the g comma file, with a
+    warning; --units check refuses it naming the factor; a 5 Hz recording warns."""
+    monkeypatch.chdir(tmp_path)
+    run = str(trained["run"])
+    data = recording(900)
+    write_csv(tmp_path / "g.csv", data)
+    lines = ["x;y;z"] + [";".join(f"{v * 9.80665:.7f}".replace(".", ",") for v in row) for row in data]
+    (tmp_path / "ms2.csv").write_text("\n".join(lines) + "\n")
+    assert embed_main(["--run-dir", run, "--input", "g.csv", "--output", "g.npy", "--fs", "30", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert embed_main(["--run-dir", run, "--input", "ms2.csv", "--output", "ms2.npy", "--fs", "30", "--quiet"]) == 0
+    assert "ms2.csv: median magnitude 9." in capsys.readouterr().err
+    np.testing.assert_allclose(np.load(tmp_path / "ms2.npy"), np.load(tmp_path / "g.npy"), atol=1e-5)
+    assert embed_main(["--run-dir", run, "--input", "ms2.csv", "--output", "e.npy", "--units", "check"]) == 1
+    assert "looks like m/s2; × 0.101972 gives g. Expected g" in capsys.readouterr().err
+    assert embed_main(["--run-dir", run, "--input", "g.csv", "--output", "e.npy", "--fs", "5", "--quiet"]) == 0
+    assert "warning: " in (err := capsys.readouterr().err) and "sampling rate 5 Hz is below 20 Hz" in err
 
 
 def test_run_folder_without_checkpoint_lists_what_exists(tmp_path, capsys):

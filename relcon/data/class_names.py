@@ -10,6 +10,10 @@ PAMAP2_SSLBENCH = ("lying", "sitting", "standing", "walking", "running", "cyclin
 PAMAP2_PRIORPT = ("lying", "sitting", "standing", "walking", "ascending stairs", "descending stairs",
                   "vacuum cleaning", "ironing")
 OPPORTUNITY = ("Stand", "Walk", "Lie", "Sit")
+# Capture-24, the "label:Walmsley2020" column of its annotation-label-dictionary.csv (Walmsley et
+# al. 2022, Br J Sports Med 56:1008), in intensity order; the processor's class ids follow it.
+CAPTURE24_WALMSLEY2020 = ("sleep", "sedentary", "light", "moderate-vigorous")
 
 BY_SET = {"sslbench/hhar": HHAR, "sslbench/motionsense": MOTIONSENSE, "sslbench/pamap2": PAMAP2_SSLBENCH,
-          "priorpt/pamap2": PAMAP2_PRIORPT, "priorpt/opportunity": OPPORTUNITY}
+          "priorpt/pamap2": PAMAP2_PRIORPT, "priorpt/opportunity": OPPORTUNITY,
+          "capture24": CAPTURE24_WALMSLEY2020}

@@ -8,7 +8,10 @@ or from the command line (``relcon/embed/cli.py``)::
 
     python -m relcon.embed --config demo --input rec.csv --output emb.npy [--fs 30] [--hop 1.28] [--csv]
 
-Input is 3-axis acceleration in g, channels last, at ``fs`` Hz:
+Input is 3-axis acceleration, channels last, at ``fs`` Hz, in g; other units are recognised
+from the median vector magnitude and converted with a warning (``units="auto"``, the default;
+``relcon/data/units.py`` has the rule and the other choices). Rates below 20 Hz (``MIN_FS`` in
+``relcon/data/recordings.py``: human movement reaches ~10 Hz) are embedded with a warning.
 
 * a recording ``(T, 3)``: resampled to 100 Hz, then cut into windows of 2.56 s (256 samples)
   starting every ``hop_s`` seconds (default 2.56 s: no overlap); a last window that would run
@@ -35,9 +38,12 @@ from fractions import Fraction
 
 import numpy as np
 
-# An exported (traced) ResNet1D calls the same padding="same" convolutions as the eager one; its
-# warning about even kernels is noise here too (see relcon/nets/ResNet1D/ResNet1D_Net.py).
-warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
+from relcon.data.recordings import warn_low_fs
+from relcon.data.units import to_g
+from relcon.nets.ResNet1D import quiet_same_padding_warning
+
+# An exported ResNet1D runs without its Net class; see relcon/nets/ResNet1D/__init__.py.
+quiet_same_padding_warning()
 
 FS = 100  # Hz: the rate the encoder was pre-trained at
 WINDOW = 256  # samples at FS: one 2.56 s window
@@ -121,7 +127,7 @@ def _set_training(encoder, mode: bool) -> None:
 
 
 def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WINDOW_S, return_times: bool = False,
-          progress: bool = True):
+          progress: bool = True, units: str = "auto"):
     """Embed a recording ``(T, 3)`` or windows ``(N, T, 3)`` (acceleration in g at ``fs`` Hz).
 
     Args:
@@ -133,7 +139,12 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
         hop_s: recordings only: seconds between window starts (rounded to 10 ms).
         return_times: recordings only: also return each window's start time in seconds.
         progress: show a progress bar.
+        units: "auto" (recognise g, m/s² or mg from the median magnitude; convert with a warning),
+            "check" (refuse anything but g, naming the factor), or "g", "m/s2", "mg" (forced).
 
+    Warns (UserWarning) when ``fs`` is below 20 Hz, and when ``units="auto"`` converted.
+    Raises ``ValueError`` for bad shapes, non-finite values, ambiguous units (naming the median
+    magnitude found), a recording shorter than one window.
     Returns ``(N, D)`` float32 embeddings (and ``(N,)`` start times with ``return_times``).
     The encoder runs in eval mode without gradients; its previous mode is restored after.
     """
@@ -156,6 +167,8 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"signals: {int(bad.sum())} non-finite value(s), the first at index {where}; "
                          f"expected finite accelerations")
+    x, _ = to_g(x, units, source="signals")
+    warn_low_fs(fs, "signals")
     if x.ndim == 2:
         n_in = len(x)
         x = resample(x, fs, axis=0)  # (T', C) at 100 Hz

@@ -370,3 +370,65 @@ def write_all(raw_root, *, seed: int = 0) -> Path:
     write_hhar(raw_root, seed=seed)
     write_motionsense(raw_root, seed=seed)
     return Path(raw_root)
+
+
+# ----------------------------------------------------------------------------- Capture-24
+
+CAPTURE24_ANNOTATIONS = {  # annotation -> label:Walmsley2020 (a few rows of the real dictionary's kinds)
+    "7030 sleeping;MET 0.95": "sleep",
+    "occupation;office and administrative support;11580 office/computer work general;MET 1.5": "sedentary",
+    "home activity;household chores;preparing meals/cooking/washing dishes;5035 kitchen activity general "
+    "cooking/washing/dishes/cleaning up;MET 3.3": "light",
+    "leisure;walking;17161 walking for pleasure;MET 3.5": "moderate-vigorous",
+}
+CAPTURE24_DICTIONARY_COLUMNS = ("annotation", "label:WillettsSpecific2018", "label:WillettsMET2018",
+                                "label:DohertySpecific2018", "label:Willetts2018", "label:Doherty2018",
+                                "label:Walmsley2020")
+
+
+def capture24_files(participants=("P001", "P002", "P003"), seconds: int = 240, seed: int = 0) -> dict:
+    """``capture24/<name>`` -> bytes of a small Capture-24 release: ``P###.csv.gz`` (header
+    ``time,x,y,z,annotation``, 100 Hz, g, time ``2016-11-13 02:18:00.000000``) and the label
+    dictionary. Per participant: 20 s unlabelled, then labels changing at 65 s, 125 s and 185 s
+    (inside the 10 s windows 6, 12 and 18), so 24 windows of 10 s: 2 unlabelled, 3 with a label
+    change, 19 kept; the recording starts at 02:58:00 and crosses into hour 03."""
+    import gzip
+    import io
+
+    rng = np.random.default_rng(seed)
+    names = list(CAPTURE24_ANNOTATIONS)
+    files = {}
+    for p, pid in enumerate(participants):
+        n = seconds * 100
+        t = np.arange(n) / 100
+        xyz = np.stack([0.3 * np.sin(2 * np.pi * (1 + p / 3) * t), 0.2 * np.cos(2 * np.pi * 0.6 * t),
+                        0.95 + 0 * t], 1) + 0.03 * rng.standard_normal((n, 3))
+        start = np.datetime64("2016-11-13T02:58:00.000000") + np.timedelta64(p, "D")
+        stamps = start + (np.arange(n) * 10).astype("timedelta64[ms]")
+        label = np.full(n, "", dtype=object)
+        bounds = [20, 65, 125, 185, seconds]
+        for k in range(4):
+            label[bounds[k] * 100:bounds[k + 1] * 100] = names[(k + p) % 4]
+        buf = io.StringIO()
+        buf.write("time,x,y,z,annotation\n")
+        for i in range(n):
+            text = label[i]
+            cell = f'"{text}"' if "," in text else text
+            buf.write(f"{str(stamps[i]).replace('T', ' ')},{xyz[i, 0]:.6f},{xyz[i, 1]:.6f},{xyz[i, 2]:.6f},{cell}\n")
+        files[f"capture24/{pid}.csv.gz"] = gzip.compress(buf.getvalue().encode(), compresslevel=1)
+    rows = [",".join(CAPTURE24_DICTIONARY_COLUMNS)]
+    for annotation, label in CAPTURE24_ANNOTATIONS.items():
+        rows.append(",".join([f'"{annotation}"'] + ["x"] * 5 + [label]))
+    files["capture24/annotation-label-dictionary.csv"] = ("\n".join(rows) + "\n").encode()
+    files["capture24/metadata.csv"] = b"pid,age,sex\n" + b"".join(f"{q},30-37,F\n".encode() for q in participants)
+    return files
+
+
+def write_capture24(raw_dir, *, as_zip: bool = False, **kwargs) -> Path:
+    """The extracted release under ``raw_dir/capture24/``, or (``as_zip``) ``raw_dir/capture24.zip``."""
+    files = capture24_files(**kwargs)
+    if as_zip:
+        return _write(Path(raw_dir) / "capture24.zip", _zip_bytes(files))
+    for name, data in files.items():
+        _write(Path(raw_dir) / name, data)
+    return Path(raw_dir) / "capture24"
