@@ -66,6 +66,8 @@ def data_hint(folder: Path) -> str:
                 else "python relcon/data/process/process_synthetic_gait.py")
     if "synthetic_har" in text:
         return "python relcon/data/process/process_synthetic_har.py"
+    if "capture24" in text:
+        return "python relcon/data/process/process_capture24.py"
     return "the matching script in relcon/data/process/"
 
 
