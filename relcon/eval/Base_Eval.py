@@ -20,7 +20,10 @@ from tqdm import tqdm
 from relcon.models.Base_Model import Base_ModelConfig
 from relcon.utils.paths import resolve_path
 
-ENCODER_INITS = ("pretrained", "random")
+ENCODER_INITS = ("pretrained", "random", "features")
+# Row label suffix and folder suffix of the baseline encoders.
+INIT_LABELS = {"random": " [random init]", "features": " [hand-crafted features]"}
+INIT_FOLDERS = {"random": "_randominit", "features": "_features"}
 
 
 class Base_EvalConfig(Base_ModelConfig):
@@ -32,8 +35,10 @@ class Base_EvalConfig(Base_ModelConfig):
         evalnetparams: model-specific settings, e.g. embed_dim, mlp_dim, class_num for the
             fine-tuning head; see each model's docstring.
         cv_splits: folds k = 0 .. cv_splits - 1 are read and evaluated.
-        encoder_init: "pretrained" (default) or "random": the same encoder architecture from a
-            seeded random initialisation (a baseline row).
+        encoder_init: "pretrained" (default), "random": the same encoder architecture from a
+            seeded random initialisation, or "features": hand-crafted features, no learning
+            (``relcon/nets/Features/Features_Net.py``; frozen-encoder evaluations only). The
+            last two are baseline rows.
     """
 
     def __init__(self, model_folder: str, model_file: str, data_config, name: str = "", epochs=50, lr=0.001,
@@ -55,12 +60,12 @@ class Base_EvalConfig(Base_ModelConfig):
     def label(self) -> str:
         """Row label in the results: ``name/model_file`` (+ ``[random init]``)."""
         text = f"{self.name}/{self.model_file}" if self.name else self.model_file
-        return text + (" [random init]" if self.encoder_init == "random" else "")
+        return text + INIT_LABELS.get(self.encoder_init, "")
 
     @property
     def folder(self) -> str:
-        """Folder of this evaluation under the run: ``name/model_file[_randominit]``."""
-        return str(Path(self.name or ".") / (self.model_file + ("_randominit" if self.encoder_init == "random" else "")))
+        """Folder of this evaluation under the run: ``name/model_file[_randominit|_features]``."""
+        return str(Path(self.name or ".") / (self.model_file + INIT_FOLDERS.get(self.encoder_init, "")))
 
 
 # ----------------------------------------------------------------------------- fold data

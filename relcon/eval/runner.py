@@ -26,6 +26,7 @@ from relcon.data.generators import ensure_data
 from relcon.eval.Base_Eval import data_hint, load_fold, state_fingerprint
 from relcon.eval.metrics import (CLASSIFICATION_METRICS, REGRESSION_METRICS, aggregate, classification_metrics,
                                  regression_metrics)
+from relcon.nets.Features.Features_Net import Net as FeaturesNet
 from relcon.utils.io import atomic_save_npy, atomic_write, atomic_write_json, atomic_write_text
 from relcon.utils.paths import out_dir
 from relcon.utils.utils import printlog
@@ -63,6 +64,11 @@ def _random_encoder(config, seed: int, device):
     return encoder, {"init": "random", "seed": seed, "sha256": state_fingerprint(encoder)}
 
 
+def _features_encoder(device):
+    encoder = FeaturesNet().to(device)
+    return encoder, {"init": "features", "sha256": state_fingerprint(encoder)}
+
+
 def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
     """All folds of one evaluation config: {"label", "folds": [...], "mean", "std", ...}."""
     from relcon.utils.imports import model_module
@@ -80,7 +86,12 @@ def evaluate(name: str, config, ev, args, log_dir: Path) -> dict:
     model_cls = model_module(ev).Model
     random_init = ev.encoder_init == "random" or getattr(model_cls, "random_encoder", False)
     ckpt = getattr(args, "eval_epoch", None) or ev.pretrain_epoch
-    if random_init:
+    if ev.encoder_init == "features":
+        if not getattr(model_cls, "frozen_encoder", True):
+            raise ValueError(f"evaluation {ev.label}: encoder_init='features' has nothing to train; use it with "
+                             f"a probe (linear_probe, MLP_probe), not {ev.model_file}")
+        base_encoder, source = _features_encoder(device)
+    elif random_init:
         base_encoder, source = _random_encoder(config, ev.seed, device)
     else:
         base_encoder, source = _pretrained_encoder(getattr(config, "pretrained_from", None) or name, ckpt, device)

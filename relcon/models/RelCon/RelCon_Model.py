@@ -16,7 +16,10 @@ import torch.nn.functional as F
 from relcon.data.Base_Dataset import DataError, SegmentDataset, SegmentIndex, hashed_uniform_keys
 from relcon.models.Base_Model import (Base_ModelClass, Base_ModelConfig, CheckpointError, load_checkpoint,
                                       load_state_dict_strict, make_loader)
+from relcon.models.RelCon.ablation_distances import dtw_distance, euclidean_distance
 
+DISTANCES = ("motifdist", "euclidean", "dtw")
+CANDIDATE_SETS = ("both", "withinuser", "interuser")
 
 
 class RelCon_ModelConfig(Base_ModelConfig):
@@ -29,19 +32,38 @@ class RelCon_ModelConfig(Base_ModelConfig):
         distance_chunk: pairs scored per step of the distance net (each holds a 256 KB score
             map): bounds memory; no effect on results. ``None``: 16 on CPU (cache-sized), 4096 on
             a GPU (see ``relcon.nets.CrossAttn.CrossAttn_Net.default_pair_chunk``).
+        distance: ablation of the distance that ranks the candidates: "motifdist" (the learned
+            one), "euclidean" or "dtw" on the raw segments (``ablation_distances.py``).
+        candidates: ablation of the candidate set: "both" (inter-user and within-user),
+            "withinuser" or "interuser" only; excluded candidates leave the loss entirely.
     """
 
+    # Class-level defaults: a config holds these attributes only when they differ, so runs
+    # trained before the ablations existed (whose saved configs lack them) still resume and
+    # are still recognised as trained with the same settings.
+    distance = "motifdist"
+    candidates = "both"
+
     def __init__(self, motifdist_expconfig_key: str, withinuser_cands: int, tau=0.1, encoder_dims=...,
-                 distance_chunk: int | None = None, **kwargs):
+                 distance_chunk: int | None = None, distance: str = "motifdist", candidates: str = "both",
+                 **kwargs):
         super().__init__(model_folder="RelCon", model_file="RelCon_Model", **kwargs)
         self.motifdist_expconfig_key = motifdist_expconfig_key
         self.withinuser_cands = withinuser_cands
         self.tau = tau
         self.encoder_dims = encoder_dims
         self.distance_chunk = distance_chunk
+        if distance not in DISTANCES:
+            raise ValueError(f"distance={distance!r}: expected one of {DISTANCES}")
+        if candidates not in CANDIDATE_SETS:
+            raise ValueError(f"candidates={candidates!r}: expected one of {CANDIDATE_SETS}")
+        if distance != type(self).distance:
+            self.distance = distance
+        if candidates != type(self).candidates:
+            self.candidates = candidates
 
     def prerequisites(self) -> list[str]:
-        return [self.motifdist_expconfig_key]
+        return [self.motifdist_expconfig_key] if self.distance == "motifdist" else []
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -235,10 +257,12 @@ class Model(Base_ModelClass):
     def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, **kwargs):
         super().__init__(config, *args, **kwargs)
         self.motifdist_config = None
-        self.motifdist_net = motifdist_net if motifdist_net is not None else self.load_motifdist()
-        self.motifdist_net.to(self.device).eval()
-        for p in self.motifdist_net.parameters():
-            p.requires_grad_(False)
+        self.motifdist_net = None
+        if getattr(config, "distance", "motifdist") == "motifdist":
+            self.motifdist_net = motifdist_net if motifdist_net is not None else self.load_motifdist()
+            self.motifdist_net.to(self.device).eval()
+            for p in self.motifdist_net.parameters():
+                p.requires_grad_(False)
         dims = config.encoder_dims
         self.encoder_dims = slice(None) if dims is Ellipsis or dims == "..." else list(dims)
 
@@ -263,6 +287,8 @@ class Model(Base_ModelClass):
 
     def resume_inputs(self) -> dict:
         # The frozen distance ranks the candidates: resuming on another one would mix two targets.
+        if self.motifdist_net is None:
+            return {}
         if not hasattr(self, "_motifdist_sha256"):
             digest = hashlib.sha256()
             for key, value in sorted(self.motifdist_net.state_dict().items()):
@@ -291,10 +317,23 @@ class Model(Base_ModelClass):
                            pin_memory=self.device.type == "cuda")
 
     def distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        if self.motifdist_net is None:
+            return self.ablation_distances(anchors, cands)
         qd = getattr(self.motifdist_config, "query_dims", None)
         kd = getattr(self.motifdist_config, "key_dims", None)
         return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
                                            chunk=getattr(self.config, "distance_chunk", None))
+
+    def ablation_distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """The ((B-1)+K, B) candidate distances under the config's hand-made distance."""
+        bs, k, length, channels = cands.shape
+        sequences = torch.cat([anchors, cands.reshape(bs * k, length, channels)])
+        key_ids = _candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
+        queries = anchors[None].expand(key_ids.shape[0], -1, -1, -1).reshape(-1, length, channels)
+        keys = sequences.index_select(0, key_ids.reshape(-1))
+        fn = euclidean_distance if self.config.distance == "euclidean" else dtw_distance
+        with torch.no_grad():
+            return fn(queries, keys).view(key_ids.shape)
 
     def embed(self, signals: torch.Tensor) -> torch.Tensor:
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
@@ -310,8 +349,18 @@ class Model(Base_ModelClass):
         return anchors, cands
 
     def candidate_order(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
-        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance."""
-        return torch.sort(self.distances(anchors, cands), dim=0, stable=True).indices
+        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance.
+        A candidate-set ablation keeps only the rows of its candidates: (B-1, B) or (K, B)."""
+        distances = self.distances(anchors, cands)
+        which = getattr(self.config, "candidates", "both")
+        if which == "both":
+            return torch.sort(distances, dim=0, stable=True).indices
+        inter = anchors.shape[0] - 1
+        excluded = slice(0, inter) if which == "withinuser" else slice(inter, None)
+        distances = distances.clone()
+        distances[excluded] = float("inf")  # sorted last, then dropped
+        kept = distances.shape[0] - distances[excluded].shape[0]
+        return torch.sort(distances, dim=0, stable=True).indices[:kept]
 
     def loss_from_order(self, anchors: torch.Tensor, cands: torch.Tensor, sortedinds: torch.Tensor) -> torch.Tensor:
         bs, k, length, channels = cands.shape
