@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from relcon.eval.comparison import write_comparison
+from relcon.eval.runner import run_evaluations
 from relcon.experiments import registry
 from relcon.models.Base_Model import CheckpointError, NonFiniteLossError, load_checkpoint, resume_differences
 from relcon.utils import distributed
@@ -231,6 +233,22 @@ def train(name: str, config, args, log_dir: Path, depth: int = 0) -> Path:
     return run_dir
 
 
+def run_comparison(name: str, config, args) -> None:
+    """A comparison config (``relcon.experiments.comparison``): each member trained and
+    evaluated as by its own ``run_exp.py --config MEMBER`` (the same flags), then one table."""
+    log_dir = out_dir(name)
+    for member in config.members:
+        printlog(f"{name}: member {member}", log_dir)
+        member_config = prepare(member, device=str(config.device))
+        train(member, member_config, args, out_dir(member))
+        if member_config.eval_configs and distributed.is_main():
+            run_evaluations(member, member_config, args)
+    if distributed.is_main():
+        table, _, _ = write_comparison(config.members, log_dir)
+        printlog(f"\nComparison {name} (headline metric, mean ± std over folds; {log_dir / 'comparison.md'}; "
+                 f"figure: python -m relcon.compare {name}):\n{table}", log_dir)
+
+
 def main(argv=None) -> int:
     from relcon.utils.memory import configure_allocator
 
@@ -257,6 +275,11 @@ def main(argv=None) -> int:
         if distributed.is_initialized():
             printlog(f"distributed: {distributed.world_size()} processes ({config.device.type}, "
                      f"batch_size {config.batch_size} per process)", log_dir)
+        if getattr(config, "members", None) is not None:
+            run_comparison(args.config, config, args)
+            distributed.barrier()
+            printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
+            return 0
         train(args.config, config, args, log_dir)
         if config.eval_configs and distributed.is_main():  # evaluations are single-process
             from relcon.eval.runner import run_evaluations
