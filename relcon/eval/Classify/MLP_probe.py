@@ -6,9 +6,10 @@ Two early-stopping protocols (``evalnetparams["early_stopping"]``):
   on the loss of the fold's own validation split, whose subjects are disjoint from training;
   the weights of the best validation epoch are kept. Its regularisation is chosen on that
   split as the linear probe chooses C: one MLP per setting of ``REG_GRID`` (L2 weight decay x
-  dropout after the hidden layer), the one with the best validation macro-F1 is kept (the
-  first of equal scores; the grid starts with no regularisation). Without it the MLP, whose
-  capacity exceeds the linear probe's, scored below it on every data set.
+  dropout after the hidden layer); the setting with the best validation macro-F1 (the first of
+  equal scores; the grid starts with no regularisation) is then refitted on train + val for
+  its best epoch count, as the linear probe is refitted on train + val. Without this the MLP,
+  whose capacity exceeds the linear probe's, scored below it on every data set.
 * ``"reference"``: the paper's protocol: scikit-learn's ``MLPClassifier(hidden 512,
   early_stopping=True, n_iter_no_change=5, random_state=42, shuffle=False)`` fitted on the
   pooled val + train windows, with a *random* validation fraction of size |val| / (|val| +
@@ -34,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from relcon.eval.Base_Eval import Base_EvalClass, Split
 
 PROTOCOLS = ("subject", "reference")
-REG_GRID = [{"weight_decay": wd, "dropout": p} for p in (0.0, 0.5) for wd in (0.0, 1e-3, 1e-2)]
+REG_GRID = [{"weight_decay": wd, "dropout": p} for p in (0.0, 0.5) for wd in (0.0, 1e-3, 1e-2, 1e-1)]
 
 
 def mlp(d_in: int, hidden: int, d_out: int, dropout: float = 0.0) -> torch.nn.Module:
@@ -58,14 +59,14 @@ def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, b
                              seed, device, weight_decay: float = 0.0):
     """Adam (with L2 ``weight_decay``) on (z_train, y_train); stops after ``patience`` epochs
     without a validation-loss improvement of 1e-4 and restores the best epoch's weights.
-    Returns the epochs run."""
+    Returns the best epoch (counted from 1)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     zt, yt = torch.as_tensor(z_train, dtype=torch.float32, device=device), torch.as_tensor(y_train, device=device)
     zv, yv = torch.as_tensor(z_val, dtype=torch.float32, device=device), torch.as_tensor(y_val, device=device)
-    best, best_state, waited, epoch = np.inf, copy.deepcopy(net.state_dict()), 0, 0
+    best, best_state, waited, best_epoch = np.inf, copy.deepcopy(net.state_dict()), 0, 1
     for epoch in range(1, max_epochs + 1):
         net.train()
         for idx in torch.randperm(len(zt), generator=g).split(batch_size):
@@ -78,21 +79,40 @@ def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, b
         with torch.no_grad():
             val_loss = float(loss_fn(net(zv), yv))
         if val_loss < best - 1e-4:
-            best, best_state, waited = val_loss, copy.deepcopy(net.state_dict()), 0
+            best, best_state, waited, best_epoch = val_loss, copy.deepcopy(net.state_dict()), 0, epoch
         else:
             waited += 1
             if waited >= patience:
                 break
     net.load_state_dict(best_state)
     net.eval()
-    return epoch
+    return best_epoch
+
+
+def train_mlp_epochs(net, loss_fn, z, y, lr, batch_size, epochs, seed, device, weight_decay: float = 0.0):
+    """Adam (with L2 ``weight_decay``) on (z, y) for a fixed number of epochs: the refit on
+    train + val, where no split is left to stop on."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    zt, yt = torch.as_tensor(z, dtype=torch.float32, device=device), torch.as_tensor(y, device=device)
+    net.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(zt), generator=g).split(batch_size):
+            idx = idx.to(device)
+            loss = loss_fn(net(zt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
 
 
 def fit_regularised_mlp(d_in, d_out, hidden, loss_fn, score_fn, z_train, y_train, z_val, y_val, lr, batch_size,
                         max_epochs, patience, seed, device, grid=REG_GRID):
     """One early-stopped MLP per regularisation setting of ``grid``; returns (the net whose
     ``score_fn(val outputs (N, d_out) numpy, y_val)`` is highest (the first of equal scores),
-    its setting, the epochs it ran, the validation score of every setting)."""
+    its setting, its best epoch, the validation score of every setting)."""
     best, scores = None, []
     for setting in grid:
         torch.manual_seed(seed)  # the same initial weights for every setting
@@ -149,10 +169,19 @@ class Model(Base_EvalClass):
             return
         scaler = StandardScaler().fit(f_train)
         n_classes = int(max(train.y.max(), val.y.max())) + 1
-        net, setting, self.epochs_run, scores = fit_regularised_mlp(
+        _, setting, epochs, scores = fit_regularised_mlp(
             f_train.shape[1], n_classes, hidden, F.cross_entropy, macro_f1_score, scaler.transform(f_train), train.y,
             scaler.transform(f_val), val.y, lr, batch_size, max_epochs, patience, self.config.seed, self.device, grid)
-        self.selection = {"setting": setting, "val_macro_f1": dict(zip(map(str, grid), scores))}
+        self.selection = {"setting": setting, "epochs": epochs, "val_macro_f1": dict(zip(map(str, grid), scores))}
+        # As the linear probe: the chosen setting refitted on train + val (standardised on both),
+        # for the epochs that were best on validation.
+        f_all, y_all = np.concatenate([f_train, f_val]), np.concatenate([train.y, val.y])
+        scaler = StandardScaler().fit(f_all)
+        torch.manual_seed(self.config.seed)
+        net = mlp(f_all.shape[1], hidden, n_classes, float(setting.get("dropout", 0.0)))
+        train_mlp_epochs(net, F.cross_entropy, scaler.transform(f_all), y_all, lr, batch_size, epochs,
+                         self.config.seed, self.device, float(setting.get("weight_decay", 0.0)))
+        net.cpu()
         self.mean, self.scale = scaler.mean_, scaler.scale_
         self.weights = [layer.weight.detach().cpu() for layer in linear_layers(net)]
         self.biases = [layer.bias.detach().cpu() for layer in linear_layers(net)]
