@@ -22,7 +22,10 @@ from relcon.runs import CheckpointError, checkpoint_path, load_checkpoint, state
 from relcon.utils.io import atomic_torch_save
 from relcon.utils.inference import batched_inference
 
-ENCODER_INITS = ("pretrained", "random")
+ENCODER_INITS = ("pretrained", "random", "features")
+# Row label suffix and folder suffix of the baseline encoders.
+INIT_LABELS = {"random": " [random init]", "features": " [hand-crafted features]"}
+INIT_FOLDERS = {"random": "_randominit", "features": "_features"}
 
 
 @dataclass(kw_only=True)
@@ -36,8 +39,10 @@ class Base_EvalConfig(Base_ModelConfig):
             fine-tuning head; see each model's docstring.
         cv_splits: folds k = 0 .. cv_splits - 1 are read and evaluated.
         verbose: the reference's verbosity flag (kept for its configs).
-        encoder_init: "pretrained" (default) or "random": the same encoder architecture from a
-            seeded random initialisation (a baseline row).
+        encoder_init: "pretrained" (default), "random": the same encoder architecture from a
+            seeded random initialisation, or "features": hand-crafted features, no learning
+            (``relcon/nets/Features/Features_Net.py``; frozen-encoder evaluations only). The
+            last two are baseline rows.
     """
 
     trainer_package: ClassVar[str] = "relcon.eval"
@@ -59,12 +64,12 @@ class Base_EvalConfig(Base_ModelConfig):
     def label(self) -> str:
         """Row label in the results: ``name/model_file`` (+ ``[random init]``)."""
         text = f"{self.name}/{self.model_file}" if self.name else self.model_file
-        return text + (" [random init]" if self.encoder_init == "random" else "")
+        return text + INIT_LABELS.get(self.encoder_init, "")
 
     @property
     def folder(self) -> str:
-        """Folder of this evaluation under the run: ``name/model_file[_randominit]``."""
-        return str(Path(self.name or ".") / (self.model_file + ("_randominit" if self.encoder_init == "random" else "")))
+        """Folder of this evaluation under the run: ``name/model_file[_randominit|_features]``."""
+        return str(Path(self.name or ".") / (self.model_file + INIT_FOLDERS.get(self.encoder_init, "")))
 
 
 # ----------------------------------------------------------------------------- encoders

@@ -27,6 +27,7 @@ from relcon.data.folds import data_hint, load_fold
 from relcon.data.generators import ensure_data
 from relcon.eval.metrics import (CLASSIFICATION_METRICS, PRETTY, REGRESSION_METRICS, aggregate,
                                  classification_metrics, regression_metrics)
+from relcon.nets.Features.Features_Net import Net as FeaturesNet
 from relcon.runs import load_net, state_digest
 from relcon.utils.imports import import_net, model_module
 from relcon.utils.io import atomic_save_npy, atomic_write, atomic_write_json, atomic_write_text
@@ -70,6 +71,11 @@ def _random_encoder(net_config, seed: int, device):
     return encoder, {"init": "random", "seed": seed, "sha256": state_digest(encoder)}
 
 
+def _features_encoder(device):
+    encoder = FeaturesNet().to(device)
+    return encoder, {"init": "features", "sha256": state_digest(encoder)}
+
+
 def evaluate(ev, run_dir: Path, encoder_run: EncoderRun, net_config, device, eval_epoch=None,
              refit: bool = False) -> dict:
     """All folds of one evaluation config ``ev``: {"label", "folds": [...], "mean", "std", ...}.
@@ -92,7 +98,12 @@ def evaluate(ev, run_dir: Path, encoder_run: EncoderRun, net_config, device, eva
     model_cls = model_module(ev).Model
     random_init = ev.encoder_init == "random" or getattr(model_cls, "random_encoder", False)
     ckpt = eval_epoch or ev.pretrain_epoch
-    if random_init:
+    if ev.encoder_init == "features":
+        if not getattr(model_cls, "frozen_encoder", True):
+            raise ValueError(f"evaluation {ev.label}: encoder_init='features' has nothing to train; use it with "
+                             f"a probe (linear_probe, MLP_probe), not {ev.model_file}")
+        base_encoder, source = _features_encoder(device)
+    elif random_init:
         base_encoder, source = _random_encoder(net_config, ev.seed, device)
     else:
         base_encoder, source = _pretrained_encoder(encoder_run, ckpt, device)

@@ -19,8 +19,10 @@ import torch
 from relcon.config import config_to_dict
 from relcon.data.Base_Dataset import SegmentIndex
 from relcon.data.generators import ensure_data
+from relcon.eval.comparison import write_comparison
 from relcon.eval.runner import EncoderRun, run_evaluations
 from relcon.experiments import registry
+from relcon.experiments.comparison import Comparison_Config
 from relcon.models.Base_Model import NonFiniteLossError
 from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_checkpoint, load_net,
                          move_run_aside, trained_settings_differences, training_state)
@@ -279,6 +281,36 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
     return run_dir
 
 
+def run_config(name: str, config, options: RunOptions, device) -> Path:
+    """Train ``config`` as ``options`` say, then run its evaluations; returns its run folder."""
+    run = options.run_name(name)
+    log_dir = out_dir(run)
+    encoder_dir = train(name, config, options, device, log_dir)
+    if config.eval_configs and distributed.is_main():  # evaluations are single-process
+        encoder_config = prepare(config.pretrained_from, data=options.data) if config.pretrained_from else config
+        run_evaluations(log_dir, run, config, device, EncoderRun(encoder_dir, encoder_dir.name, encoder_config),
+                        eval_epoch=options.eval_epoch, refit=options.retrain_eval)
+        printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
+                 f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)
+    return log_dir
+
+
+def run_comparison(name: str, config, options: RunOptions, device) -> None:
+    """A comparison config (``relcon/experiments/comparison.py``): each member trained and
+    evaluated as by its own ``run_exp.py --config MEMBER`` (the same flags; with ``--data`` each
+    member's run is named after the data), then one table in this config's run folder."""
+    log_dir = out_dir(options.run_name(name))
+    member_options = dataclasses.replace(options, name=None)  # members keep their own run folders
+    member_dirs = []
+    for member in config.members:
+        printlog(f"{name}: member {member}", log_dir)
+        member_dirs.append(run_config(member, prepare(member, data=options.data), member_options, device))
+    if distributed.is_main():
+        table, _, _ = write_comparison(member_dirs, log_dir)
+        printlog(f"\nComparison {name} (headline metric, mean ± std over folds; {log_dir / 'comparison.md'}; "
+                 f"figure: python -m relcon.compare {name}):\n{table}", log_dir)
+
+
 def main(argv=None) -> int:
     configure_allocator()  # steady peak memory on CPU (relcon/utils/memory.py)
     args = build_parser().parse_args(argv)
@@ -305,13 +337,10 @@ def main(argv=None) -> int:
         if distributed.is_initialized():
             printlog(f"distributed: {distributed.world_size()} processes ({device.type}, "
                      f"batch_size {config.batch_size} per process)", log_dir)
-        encoder_dir = train(args.config, config, options, device, log_dir)
-        if config.eval_configs and distributed.is_main():  # evaluations are single-process
-            encoder_config = prepare(config.pretrained_from, data=options.data) if config.pretrained_from else config
-            run_evaluations(log_dir, run, config, device, EncoderRun(encoder_dir, encoder_dir.name, encoder_config),
-                            eval_epoch=options.eval_epoch, refit=options.retrain_eval)
-            printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
-                     f"report.md; needs matplotlib: pip install -e '.[plots]')", log_dir)
+        if isinstance(config, Comparison_Config):
+            run_comparison(args.config, config, options, device)
+        else:
+            run_config(args.config, config, options, device)
         distributed.barrier()
         printlog(f"Config {args.config}: done. Outputs in {log_dir}", log_dir)
         return 0

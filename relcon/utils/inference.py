@@ -34,7 +34,8 @@ def batched_inference(module: torch.nn.Module, X: np.ndarray, batch_size: int = 
     Returns:
         (N, D) float32 numpy array.
     """
-    device = device or next(module.parameters()).device
+    if device is None:  # the module's own device (CPU for one without parameters, e.g. fixed features)
+        device = next(module.parameters(), torch.empty(0)).device
     out = []
     with eval_mode(module), torch.no_grad():
         for start in tqdm(range(0, len(X), batch_size), desc=desc, leave=False, disable=desc is None):

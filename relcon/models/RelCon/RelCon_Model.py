@@ -14,10 +14,15 @@ import torch
 from relcon.data.Base_Dataset import SegmentIndex
 from relcon.models.Base_Model import Base_ModelClass, Base_ModelConfig, make_loader
 # Re-exported: configs and checkpoints of the reference name these here.
-from relcon.models.RelCon.candidates import WithinUserCandidateDataset, compute_candidate_distances  # noqa: F401
+from relcon.models.RelCon.ablation_distances import dtw_distance, euclidean_distance
+from relcon.models.RelCon.candidates import (WithinUserCandidateDataset,  # noqa: F401
+                                             candidate_ids, compute_candidate_distances)
 from relcon.models.RelCon.loss import relative_contrastive_loss  # noqa: F401
 from relcon.runs import CheckpointError, checkpoint_path, load_net, state_digest
 from relcon.utils.paths import out_dir
+
+DISTANCES = ("motifdist", "euclidean", "dtw")
+CANDIDATE_SETS = ("both", "withinuser", "interuser")
 
 
 @dataclass(kw_only=True)
@@ -31,6 +36,10 @@ class RelCon_ModelConfig(Base_ModelConfig):
         distance_chunk: pairs scored per step of the distance net (each holds a 256 KB score
             map): bounds memory; no effect on results. ``None``: 16 on CPU (cache-sized), 4096 on
             a GPU (see ``relcon.nets.CrossAttn.pair_distances.default_pair_chunk``).
+        distance: ablation of the distance that ranks the candidates: "motifdist" (the learned
+            one), "euclidean" or "dtw" on the raw segments (``ablation_distances.py``).
+        candidates: ablation of the candidate set: "both" (inter-user and within-user),
+            "withinuser" or "interuser" only; excluded candidates leave the loss entirely.
     """
 
     model_folder: str = field(default="RelCon", init=False)
@@ -40,12 +49,21 @@ class RelCon_ModelConfig(Base_ModelConfig):
     tau: float = 0.1
     encoder_dims: object = ...
     distance_chunk: int | None = None
+    distance: str = "motifdist"
+    candidates: str = "both"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance={self.distance!r}: expected one of {DISTANCES}")
+        if self.candidates not in CANDIDATE_SETS:
+            raise ValueError(f"candidates={self.candidates!r}: expected one of {CANDIDATE_SETS}")
 
     def prerequisites(self) -> list[str]:
-        return [self.motifdist_expconfig_key]
+        return [self.motifdist_expconfig_key] if self.distance == "motifdist" else []
 
     def frozen_distance_key(self) -> str | None:
-        return self.motifdist_expconfig_key
+        return self.motifdist_expconfig_key if self.distance == "motifdist" else None
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -77,12 +95,14 @@ class Model(Base_ModelClass):
     def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, motifdist_config=None, **kwargs):
         super().__init__(config, *args, **kwargs)
         self.motifdist_config = motifdist_config
-        if motifdist_net is None:
-            motifdist_net, self.motifdist_config = self.load_motifdist()
-        self.motifdist_net = motifdist_net
-        self.motifdist_net.to(self.device).eval()
-        for p in self.motifdist_net.parameters():
-            p.requires_grad_(False)
+        self.motifdist_net = None  # the hand-made distances of the ablations need no net
+        if config.distance == "motifdist":
+            if motifdist_net is None:
+                motifdist_net, self.motifdist_config = self.load_motifdist()
+            self.motifdist_net = motifdist_net
+            self.motifdist_net.to(self.device).eval()
+            for p in self.motifdist_net.parameters():
+                p.requires_grad_(False)
         dims = config.encoder_dims
         self.encoder_dims = slice(None) if dims is Ellipsis or dims == "..." else list(dims)
 
@@ -100,6 +120,8 @@ class Model(Base_ModelClass):
 
     def resume_inputs(self) -> dict:
         # The frozen distance ranks the candidates: resuming on another one would mix two targets.
+        if self.motifdist_net is None:
+            return {}
         if not hasattr(self, "_motifdist_sha256"):
             self._motifdist_sha256 = state_digest(self.motifdist_net, sort_keys=True)
         return {"motifdist_sha256": self._motifdist_sha256}
@@ -124,10 +146,23 @@ class Model(Base_ModelClass):
                            pin_memory=self.device.type == "cuda")
 
     def distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        if self.motifdist_net is None:
+            return self.ablation_distances(anchors, cands)
         qd = self.motifdist_config.query_dims if self.motifdist_config is not None else None
         kd = self.motifdist_config.key_dims if self.motifdist_config is not None else None
         return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
                                            chunk=self.config.distance_chunk)
+
+    def ablation_distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """The ((B-1)+K, B) candidate distances under the config's hand-made distance."""
+        bs, k, length, channels = cands.shape
+        sequences = torch.cat([anchors, cands.reshape(bs * k, length, channels)])  # (B+B*K, T, C)
+        key_ids = candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
+        queries = anchors[None].expand(key_ids.shape[0], -1, -1, -1).reshape(-1, length, channels)
+        keys = sequences.index_select(0, key_ids.reshape(-1))
+        fn = euclidean_distance if self.config.distance == "euclidean" else dtw_distance
+        with torch.no_grad():
+            return fn(queries, keys).view(key_ids.shape)
 
     def embed(self, signals: torch.Tensor) -> torch.Tensor:
         """(N, T, C) -> (N, D): the encoder on the configured channels, channels-first."""
@@ -143,8 +178,17 @@ class Model(Base_ModelClass):
         return anchors, cands
 
     def candidate_order(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
-        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance."""
-        return torch.sort(self.distances(anchors, cands), dim=0, stable=True).indices
+        """((B-1)+K, B) candidate indices of each anchor, closest first by the frozen distance.
+        A candidate-set ablation keeps only the rows of its candidates: (B-1, B) or (K, B)."""
+        distances = self.distances(anchors, cands)
+        if self.config.candidates == "both":
+            return torch.sort(distances, dim=0, stable=True).indices
+        inter = anchors.shape[0] - 1
+        excluded = slice(0, inter) if self.config.candidates == "withinuser" else slice(inter, None)
+        distances = distances.clone()
+        distances[excluded] = float("inf")  # sorted last, then dropped
+        kept = distances.shape[0] - distances[excluded].shape[0]
+        return torch.sort(distances, dim=0, stable=True).indices[:kept]
 
     def loss_from_order(self, anchors: torch.Tensor, cands: torch.Tensor, sortedinds: torch.Tensor) -> torch.Tensor:
         bs, k, length, channels = cands.shape

@@ -20,7 +20,7 @@ def inter_user_ids(bs: int, device=None) -> torch.Tensor:
     return (torch.arange(bs, device=device)[:, None] + 1 + torch.arange(bs - 1, device=device)[None, :]) % bs
 
 
-def _candidate_ids(bs: int, k: int, device) -> torch.Tensor:
+def candidate_ids(bs: int, k: int, device) -> torch.Tensor:
     """((B-1)+K, B) ids of the candidate sequence of every entry of the distance matrix.
     Sequence ids: 0..B-1 are the anchors, B + b*K + k the within-user candidates."""
     b = torch.arange(bs, device=device)
@@ -49,7 +49,7 @@ def compute_candidate_distances(motifdist_net, anchors: torch.Tensor, withinuser
             sequences = torch.cat([anchors, withinuser_cands.reshape(bs * k, length, channels)])  # (B+B*K, T, C)
             if key_dims is not None:
                 sequences = sequences[:, :, key_dims]
-            key_ids = _candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
+            key_ids = candidate_ids(bs, k, anchors.device)  # ((B-1)+K, B)
             out = motifdist_net.pair_distances(queries.contiguous(), sequences.contiguous(),
                                                key_ids.t().contiguous(), chunk=chunk)  # (B, (B-1)+K)
         return out.t().clone()  # cloned outside inference mode: a normal tensor autograd may save
