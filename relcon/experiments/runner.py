@@ -271,10 +271,12 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
                        f"to move it aside and start over")
 
     folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
+    # Built before seeding: constructing the distance net draws from the global RNG, and the
+    # encoder's initialisation must be the seed's first draws.
+    distance = frozen_distance(config, device, prerequisite_dirs, run_dir, folders["train"])
     set_seed(config.seed)
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
-                         resume_on=options.resume_on, run_dir=run_dir, device=device,
-                         **frozen_distance(config, device, prerequisite_dirs, run_dir, folders["train"]))
+                         resume_on=options.resume_on, run_dir=run_dir, device=device, **distance)
     model.log(f"{'-' * 30} config {name} {'-' * 30}")
     model.log(f"device {device}; trainable parameters: {count_parameters(model.net):,}")
     model.fit()
