@@ -35,6 +35,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from relcon.utils.progress import progress as progress_bar
+
 # An exported (traced) ResNet1D calls the same padding="same" convolutions as the eager one; its
 # warning about even kernels is noise here too (see relcon/nets/ResNet1D/ResNet1D_Net.py).
 warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths", category=UserWarning)
@@ -138,7 +140,6 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
     The encoder runs in eval mode without gradients; its previous mode is restored after.
     """
     import torch
-    from tqdm import tqdm
 
     fs = check_fs(fs)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -188,7 +189,8 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
     _set_training(encoder, False)
     out = []
     try:
-        with torch.no_grad(), tqdm(total=len(windows), desc="embedding", unit="window", disable=not progress) as bar:
+        with torch.no_grad(), progress_bar(total=len(windows), desc="embedding", unit="window",
+                                           disable=not progress) as bar:
             for start in range(0, len(windows), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(windows[start:start + batch_size], dtype=np.float32))
                 try:

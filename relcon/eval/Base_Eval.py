@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from relcon.utils.progress import progress
 
 from relcon.models.Base_Model import Base_ModelConfig
 from relcon.utils.paths import resolve_path
@@ -169,7 +169,7 @@ def extract_features(encoder: torch.nn.Module, X: np.ndarray, batch_size: int = 
     encoder.eval()
     out = []
     try:
-        for start in tqdm(range(0, len(X), batch_size), desc=desc, leave=False):
+        for start in progress(range(0, len(X), batch_size), desc=desc, leave=False):
             batch = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size])).to(device)
             out.append(encoder(batch).float().cpu().numpy())
     finally:

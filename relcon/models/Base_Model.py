@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from relcon.utils.progress import progress
 
 from relcon.data.Base_Dataset import Base_DatasetConfig
 from relcon.nets.Base_Nets import Base_NetConfig
@@ -408,7 +408,7 @@ class Base_ModelClass:
         n_batches = start_step + len(dataloader)
         step = start_step
         with torch.set_grad_enabled(train):
-            bar = tqdm(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
+            bar = progress(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
                        leave=False, disable=not self.is_main)
             for batch in bar:
                 loss = self.compute_loss(batch, train)
@@ -486,7 +486,8 @@ class Base_ModelClass:
                                                      history=history, rng=rng_state(), finished=False), "latest")
             return on_step
 
-        for epoch in tqdm(range(start_epoch, self.epochs), desc=f"fit {self.run_dir.name}", disable=not self.is_main):
+        for epoch in progress(range(start_epoch, self.epochs), desc=f"fit {self.run_dir.name}",
+                              disable=not self.is_main):
             t0 = time.time()
             train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum, save_step(epoch))
             start_step, loss_sum = 0, 0.0

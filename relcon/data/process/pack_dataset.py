@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
-from tqdm import tqdm
+from relcon.utils.progress import progress as progress_bar
 
 from relcon.data import packed
 from relcon.data.Base_Dataset import DataError, scan_segment_files, load_segment
@@ -50,7 +50,7 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
 
     shape, arrays, counts = None, [], []
     with replaced_folder(dst) as tmp:  # built beside dst, swapped in when complete
-        for rel, files in tqdm(list(zip(folders, names)), desc="pack", unit="folder", disable=not progress):
+        for rel, files in progress_bar(list(zip(folders, names)), desc="pack", unit="folder", disable=not progress):
             first = load_segment(src / rel / files[0], shape)
             shape = first.shape
             stack = np.empty((len(files), *shape), dtype=np.float32)

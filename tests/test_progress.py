@@ -1,0 +1,43 @@
+"""Progress bars: live on a terminal, (almost) silent in logs (files, pipes, batch jobs)."""
+import io
+
+from tqdm import tqdm
+
+from relcon.utils.progress import progress
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def run_bar(stream, n=2000):
+    bar = progress(range(n), desc="train epoch 0", file=stream, leave=False)
+    for step in bar:
+        bar.set_postfix(loss=f"{1 / (step + 1):.4g}")
+        if step % 100 == 0:
+            tqdm.write("a log line", file=stream)  # how printlog writes: redraws the open bars
+    return stream.getvalue()
+
+
+def test_a_log_file_gets_no_frames_of_a_short_bar_and_every_frame_when_asked(monkeypatch):
+    monkeypatch.delenv("RELCON_PROGRESS_SECONDS", raising=False)
+    assert run_bar(io.StringIO()) == "a log line\n" * 20  # shorter than the interval: no frame
+    monkeypatch.setenv("RELCON_PROGRESS_SECONDS", "0")  # every update, as plain tqdm would
+    assert run_bar(io.StringIO(), n=50).count("\r") >= 50
+
+
+def test_a_terminal_keeps_its_live_bar(monkeypatch):
+    monkeypatch.delenv("RELCON_PROGRESS_SECONDS", raising=False)
+    out = run_bar(Terminal())
+    assert "train epoch 0" in out and "it/s" in out
+
+
+def test_bad_interval_names_the_variable(monkeypatch):
+    monkeypatch.setenv("RELCON_PROGRESS_SECONDS", "soon")
+    try:
+        run_bar(io.StringIO(), n=1)
+    except ValueError as e:
+        assert "RELCON_PROGRESS_SECONDS='soon'" in str(e)
+    else:
+        raise AssertionError("no error for RELCON_PROGRESS_SECONDS=soon")
