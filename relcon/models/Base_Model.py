@@ -432,6 +432,10 @@ class Base_ModelClass:
         self.log(f"Begin training {self.model_file} in {self.run_dir}")
         train_loader = self.setup_dataloader(self.train_data, self.train_labels, train=True)
         val_loader = self.setup_dataloader(self.val_data, self.val_labels, train=False)
+        for loader in (train_loader, val_loader):
+            describe = getattr(loader.dataset, "describe", None)  # segment trees say what they use
+            if callable(describe):
+                self.log(describe())
         if distributed.is_initialized():
             self.forward_net = distributed.wrap(self.step_module(), self.device)
 
