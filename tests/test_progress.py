@@ -11,8 +11,8 @@ class Terminal(io.StringIO):
         return True
 
 
-def run_bar(stream, n=2000):
-    bar = progress(range(n), desc="train epoch 0", file=stream, leave=False)
+def run_bar(stream, n=2000, disable=False):
+    bar = progress(range(n), desc="train epoch 0", file=stream, leave=False, disable=disable)
     for step in bar:
         bar.set_postfix(loss=f"{1 / (step + 1):.4g}")
         if step % 100 == 0:
@@ -23,6 +23,7 @@ def run_bar(stream, n=2000):
 def test_a_log_file_gets_no_frames_of_a_short_bar_and_every_frame_when_asked(monkeypatch):
     monkeypatch.delenv("RELCON_PROGRESS_SECONDS", raising=False)
     assert run_bar(io.StringIO()) == "a log line\n" * 20  # shorter than the interval: no frame
+    assert run_bar(io.StringIO(), disable=True) == "a log line\n" * 20  # e.g. on ranks other than 0
     monkeypatch.setenv("RELCON_PROGRESS_SECONDS", "0")  # every update, as plain tqdm would
     assert run_bar(io.StringIO(), n=50).count("\r") >= 50
 

@@ -42,10 +42,11 @@ class _LogBar(tqdm):
     cannot erase)."""
 
     def refresh(self, nolock=False, lock_args=None):
-        now = self._time()
-        last = getattr(self, "last_print_t", None)  # None: the first frame, drawn by __init__ (delay 0)
-        if last is not None and (now < self.start_t + self.delay or now - last < self.mininterval):
-            return False
+        last = getattr(self, "last_print_t", None)  # None: disabled, or the first frame (delay 0)
+        if last is not None and not self.disable:
+            now = self._time()
+            if now < self.start_t + self.delay or now - last < self.mininterval:
+                return False
         return super().refresh(nolock=nolock, lock_args=lock_args)
 
     def clear(self, nolock=False):
