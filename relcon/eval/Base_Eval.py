@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from relcon.utils.progress import progress
 
 from relcon.models.Base_Model import Base_ModelConfig
 from relcon.utils.paths import resolve_path
+from relcon.utils.progress import progress
 
 ENCODER_INITS = ("pretrained", "random")
 

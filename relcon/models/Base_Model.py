@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from relcon.utils.progress import progress
 
 from relcon.data.Base_Dataset import Base_DatasetConfig
 from relcon.models.epoch_position import resume_position, samples_done, steps_left
 from relcon.nets.Base_Nets import Base_NetConfig
 from relcon.utils import distributed
 from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json, remove_stale_temporaries
+from relcon.utils.progress import progress
 from relcon.utils.utils import printlog
 
 CHECKPOINT_FORMAT = 1
@@ -423,7 +423,7 @@ class Base_ModelClass:
         step = start_step
         with torch.set_grad_enabled(train):
             bar = progress(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
-                       leave=False, disable=not self.is_main)
+                           leave=False, disable=not self.is_main)
             for batch in bar:
                 loss = self.compute_loss(batch, train)
                 self._check_finite(loss, epoch, step, batch, train)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder  # noqa: F401 (used by the processors)
 from relcon.utils.paths import DATASETS_ROOT, resolve_path
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import requests
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.utils.io import atomic_write_text
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -284,8 +284,8 @@ def extract_zip(archive, into, *, progress: bool = True) -> Path:
             with zipfile.ZipFile(archive) as zf:
                 members = _check_members(archive, zf)
                 with progress_bar(total=sum(m.file_size for m in members), unit="B", unit_scale=True,
-                          unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
-                          leave=False) as bar:
+                                  unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
+                                  leave=False) as bar:
                     for info in members:
                         zf.extract(info, tmp)
                         bar.update(info.file_size)

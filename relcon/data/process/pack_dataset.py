@@ -24,11 +24,11 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.data import packed
 from relcon.data.Base_Dataset import DataError, describe_left_out, load_segment, scan_segment_tree
 from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder
+from relcon.utils.progress import progress as progress_bar
 
 
 def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> dict:

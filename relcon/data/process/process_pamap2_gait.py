@@ -47,7 +47,6 @@ if __package__ in (None, ""):  # run as a file: make `import relcon` work withou
 
 import numpy as np  # noqa: E402
 import scipy.constants  # noqa: E402
-from relcon.utils.progress import progress as progress_bar  # noqa: E402
 
 from relcon.data.gait import window_cadences  # noqa: E402
 from relcon.data.process import cli, pamap2_raw  # noqa: E402
@@ -55,6 +54,7 @@ from relcon.data.process.common import check_fold_count, priorpt_leakfree_folds,
 from relcon.data.process.download import RawDataMissing  # noqa: E402
 from relcon.utils.io import atomic_write_json  # noqa: E402
 from relcon.utils.paths import cli_path, resolve_path  # noqa: E402
+from relcon.utils.progress import progress as progress_bar  # noqa: E402
 
 log = logging.getLogger(__name__)
 

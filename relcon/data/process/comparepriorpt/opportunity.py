@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.data.process.common import (
     priorpt_assemble, read_whitespace_columns, set_dir, write_priorpt_outputs,
 )
 from relcon.data.process.download import Archive, ensure_extracted
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "opportunity"
 FAMILY = "priorpt"

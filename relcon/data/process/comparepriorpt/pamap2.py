@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.constants
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.data.process import pamap2_raw
 from relcon.data.process.common import priorpt_assemble, set_dir, write_priorpt_outputs
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "pamap2"
 FAMILY = "priorpt"

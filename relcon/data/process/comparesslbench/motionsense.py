@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.data.process.download import Archive, ensure_extracted
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ Raw tree: ``<raw root>/sslbench/pamap2/`` as described in :mod:`relcon.data.proc
 from __future__ import annotations
 
 import numpy as np
-from relcon.utils.progress import progress as progress_bar
 
 from relcon.data.process import pamap2_raw
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "pamap2"
 SENSOR_COLUMNS = pamap2_raw.imu_columns("ankle", "acc16")  # 38, 39, 40 (m/s²)
