@@ -47,6 +47,8 @@ class _LogBar(tqdm):
             now = self._time()
             if now < self.start_t + self.delay or now - last < self.mininterval:
                 return False
+            # A frame drawn here counts as one: the next update waits the interval from now.
+            self.last_print_t, self.last_print_n = now, self.n
         return super().refresh(nolock=nolock, lock_args=lock_args)
 
     def clear(self, nolock=False):
