@@ -25,7 +25,11 @@ def test_a_log_file_gets_no_frames_of_a_short_bar_and_every_frame_when_asked(mon
     assert run_bar(io.StringIO()) == "a log line\n" * 20  # shorter than the interval: no frame
     assert run_bar(io.StringIO(), disable=True) == "a log line\n" * 20  # e.g. on ranks other than 0
     monkeypatch.setenv("RELCON_PROGRESS_SECONDS", "0")  # every update, as plain tqdm would
-    assert run_bar(io.StringIO(), n=50).count("\r") >= 50
+    lines = run_bar(io.StringIO(), n=250).splitlines()
+    assert sum(line.startswith("train epoch 0: ") for line in lines) >= 250
+    # one line per frame: the log lines in between keep lines of their own
+    assert lines.count("a log line") == 3 and all(line.startswith("train epoch 0: ") or line == "a log line"
+                                                  for line in lines)
 
 
 def test_a_terminal_keeps_its_live_bar(monkeypatch):

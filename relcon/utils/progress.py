@@ -37,9 +37,17 @@ def noninteractive_seconds() -> float:
 
 
 class _LogBar(tqdm):
-    """A bar writing to a log: forced redraws (``tqdm.write``, which our ``printlog`` uses for
-    every log line, and ``set_postfix``) wait for the interval too, and nothing is erased (a log
-    cannot erase)."""
+    """A bar writing to a log: each frame is a line of its own (log lines written between frames
+    then start their own lines too), forced redraws (``tqdm.write``, which our ``printlog`` uses
+    for every log line, and ``set_postfix``) wait for the interval too, and nothing is erased (a
+    log cannot erase)."""
+
+    def display(self, msg=None, pos=None):
+        if msg == "":  # tqdm erasing the bar (close with leave=False); False: no "\r" after it
+            return False
+        self.fp.write((self.__str__() if msg is None else msg) + "\n")
+        self.fp.flush()
+        return True
 
     def refresh(self, nolock=False, lock_args=None):
         last = getattr(self, "last_print_t", None)  # None: disabled, or the first frame (delay 0)
@@ -67,5 +75,6 @@ def progress(iterable=None, **kwargs) -> tqdm:
         kwargs.setdefault("mininterval", seconds)
         kwargs.setdefault("maxinterval", seconds)
         kwargs.setdefault("delay", seconds)
+        kwargs["leave"] = False  # the last frame is at most one interval old; no blank line after it
         return _LogBar(iterable, **kwargs)
     return tqdm(iterable, **kwargs)
