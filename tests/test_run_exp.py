@@ -66,6 +66,7 @@ def test_relcon_trains_missing_distance_first(setup):
     assert r.returncode == 0, r.stderr
     out = r.stdout + r.stderr
     assert "training tiny_motifdist first" in out
+    assert "it/s" not in out and "s/it" not in out  # no progress frames when not on a terminal
     state = torch.load(tmp_path / "out" / "tiny_relcon" / "checkpoint_best.pkl", weights_only=True)
     from relcon.nets.ResNet1D.ResNet1D_Net import Net
     Net(**state["config"]["net_config"]["params"]).load_state_dict(state["net"], strict=True)

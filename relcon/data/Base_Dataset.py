@@ -95,7 +95,7 @@ def load_segment(path, expected_shape: tuple | None = None, shape_source: str | 
 
 
 # ---------------------------------------------------------------- the segment index
-INDEX_CACHE_VERSION = 1
+INDEX_CACHE_VERSION = 2  # 2: symlinked folders followed, what was left out stored
 # Directories modified this recently may still be changing (and a file system's timestamps can
 # be coarse): an index that saw one is used but not cached.
 RACY_SECONDS = 2.0
@@ -104,18 +104,79 @@ RACY_SECONDS = 2.0
 def scan_segment_files(root: Path) -> tuple[list[str], list[list[str]], dict]:
     """Folders holding ``*.npy`` files below ``root`` (relative posix paths, ordered by path + "/"
     so that ids follow the sorted order of the full file paths), their sorted file names, and
-    ``{relative dir: mtime_ns}`` of every directory visited."""
-    folders, names, mtimes = [], [], {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel = Path(dirpath).relative_to(root).as_posix()
-        mtimes[rel] = os.stat(dirpath).st_mtime_ns
-        files = sorted(n for n in filenames if n.endswith(".npy"))
+    ``{relative dir: mtime_ns}`` of every directory visited. ``scan_segment_tree`` also says
+    what was left out."""
+    folders, names, mtimes, _ = scan_segment_tree(root)
+    return folders, names, mtimes
+
+
+def scan_segment_tree(root: Path) -> tuple[list[str], list[list[str]], dict, list[tuple[str, str]]]:
+    """``scan_segment_files``'s (folders, names, mtimes) plus the entries left out, as
+    ``(relative path, reason)``.
+
+    Symlinked directories are followed (subjects linked in from elsewhere are data too), each
+    real directory once: the real folders of the tree are walked first, then the links, so a
+    folder is indexed under its own path rather than a link's. A link back to one of its own
+    ancestors (a loop) and a second path to a directory already indexed are left out, as are
+    broken links and unreadable directories.
+    """
+    root = Path(root)
+    folders, names, mtimes, left_out = [], [], {}, []
+    first_seen = {}  # (st_dev, st_ino) -> relative path it was indexed under
+    links = []  # symlinked directories, followed once the real ones are done: (path, rel, ancestors)
+
+    def visit(path: Path, rel: str, ancestors: tuple) -> None:
+        try:
+            st = os.stat(path)
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            left_out.append((rel, f"unreadable ({e.strerror or type(e).__name__})"))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            left_out.append((rel, f"symlink loop (leads back to {first_seen[key]})"))
+            return
+        if key in first_seen:
+            left_out.append((rel, f"same folder as {first_seen[key]}, indexed there"))
+            return
+        first_seen[key] = rel
+        mtimes[rel] = st.st_mtime_ns
+        files = []
+        for entry in entries:
+            child = entry.name if rel == "." else f"{rel}/{entry.name}"
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.is_symlink():
+                    links.append((Path(entry.path), child, ancestors + (key,)))
+                else:
+                    visit(Path(entry.path), child, ancestors + (key,))
+            elif entry.name.endswith(".npy"):
+                files.append(entry.name)  # a broken one fails at reading, naming the file
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                left_out.append((child, "broken symlink"))
         if files:
             folders.append(rel)
             names.append(files)
+
+    visit(root, ".", ())
+    while links:  # links found inside linked folders are appended as they are met
+        visit(*links.pop(0))
     order = sorted(range(len(folders)), key=lambda i: "" if folders[i] == "." else folders[i] + "/")
-    return [folders[i] for i in order], [names[i] for i in order], mtimes
+    return [folders[i] for i in order], [names[i] for i in order], mtimes, sorted(left_out)
+
+
+def describe_left_out(left_out: list[tuple[str, str]], shown: int = 5) -> str:
+    """One line naming what a scan left out and why, e.g. ``left out 1 folder(s): s4 (symlink
+    loop (leads back to .))``; empty when nothing was."""
+    if not left_out:
+        return ""
+    items = [f"{rel} ({reason})" for rel, reason in left_out[:shown]]
+    more = f" (+{len(left_out) - shown} more)" if len(left_out) > shown else ""
+    return f"left out {len(left_out)} folder(s) or link(s): {', '.join(items)}{more}"
 
 
 def index_cache_path(root) -> Path:
@@ -130,7 +191,7 @@ def _cache_enabled() -> bool:
 
 
 def _load_index_cache(root: Path):
-    """(folders, counts, names) from a cache that still matches the tree, else None."""
+    """(folders, counts, names, left_out) from a cache that still matches the tree, else None."""
     path = index_cache_path(root)
     try:
         with np.load(path, allow_pickle=False) as cache:
@@ -139,12 +200,13 @@ def _load_index_cache(root: Path):
             for rel, mtime in zip(cache["dirs"].tolist(), cache["dir_mtimes"].tolist()):
                 if os.stat(root / rel).st_mtime_ns != mtime:
                     return None  # something was added, removed or renamed there
-            return cache["folders"].tolist(), cache["counts"], cache["names"].tolist()
+            left_out = list(zip(cache["left_out_paths"].tolist(), cache["left_out_reasons"].tolist()))
+            return cache["folders"].tolist(), cache["counts"], cache["names"].tolist(), left_out
     except (OSError, KeyError, ValueError):
         return None
 
 
-def _save_index_cache(root: Path, folders, names, mtimes: dict, scan_started_ns: int) -> bool:
+def _save_index_cache(root: Path, folders, names, mtimes: dict, scan_started_ns: int, left_out=()) -> bool:
     if max(mtimes.values()) >= scan_started_ns - int(RACY_SECONDS * 1e9):
         return False  # the tree is being written right now
     path = index_cache_path(root)
@@ -155,7 +217,9 @@ def _save_index_cache(root: Path, folders, names, mtimes: dict, scan_started_ns:
             np.savez(f, version=INDEX_CACHE_VERSION, root=str(root),
                      dirs=np.array(list(mtimes), dtype=str), dir_mtimes=np.array(list(mtimes.values()), dtype=np.int64),
                      folders=np.array(folders, dtype=str), counts=np.array([len(n) for n in names], dtype=np.int64),
-                     names=np.array([n for group in names for n in group], dtype=str))
+                     names=np.array([n for group in names for n in group], dtype=str),
+                     left_out_paths=np.array([p for p, _ in left_out], dtype=str),
+                     left_out_reasons=np.array([r for _, r in left_out], dtype=str))
     except OSError:
         return False
     return True
@@ -175,12 +239,16 @@ class SegmentIndex:
         folders: list of folder paths (str): directories, or packed arrays.
         offsets: (n_folders + 1,) int64.
         from_cache: whether a files-layout index came from its cache (``index_cache_path``).
+        left_out: ``(relative path, reason)`` of what the scan did not index (symlink loops,
+            second paths to a folder, broken links, unreadable folders; ``scan_segment_tree``).
     Per-segment views (``files``, ``folder_of``, ``folder_members``) are built on first use;
     the loaders do not need them, so their cost stays independent of the dataset's size.
     """
 
-    def __init__(self, root, folders: list[str], counts, names: list[str] | None = None, packed=None):
+    def __init__(self, root, folders: list[str], counts, names: list[str] | None = None, packed=None,
+                 left_out=()):
         self.root = str(root)
+        self.left_out = list(left_out)
         self.folders = list(folders)
         counts = np.asarray(counts, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -219,15 +287,19 @@ class SegmentIndex:
         use_cache = cache and _cache_enabled()
         cached = _load_index_cache(root) if use_cache else None
         if cached is not None:
-            folders, counts, names = cached
-            index = cls(root, [str(root / f) for f in folders], counts, names)
+            folders, counts, names, left_out = cached
+            index = cls(root, [str(root / f) for f in folders], counts, names, left_out=left_out)
             index.from_cache = True
             return index
         started = time.time_ns()
-        folders, names, mtimes = scan_segment_files(root)
-        if use_cache and folders:
-            _save_index_cache(root, folders, names, mtimes, started)
-        return cls(root, [str(root / f) for f in folders], [len(n) for n in names], [n for g in names for n in g])
+        folders, names, mtimes, left_out = scan_segment_tree(root)
+        # A broken link or an unreadable folder can be mended without touching any indexed
+        # directory's mtime: such a tree is scanned again every time.
+        mendable = any(reason == "broken symlink" or reason.startswith("unreadable") for _, reason in left_out)
+        if use_cache and folders and not mendable:
+            _save_index_cache(root, folders, names, mtimes, started, left_out)
+        return cls(root, [str(root / f) for f in folders], [len(n) for n in names], [n for g in names for n in g],
+                   left_out=left_out)
 
     @classmethod
     def _scan_packed(cls, root: Path):
@@ -401,6 +473,17 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def describe(self) -> str:
+        """One line for a run's log: how many segments and folders this dataset uses, and what
+        the scan of its tree left out and why (``scan_segment_tree``)."""
+        if self.file_ids is None:
+            n_folders = len(self._folders)
+        else:
+            n_folders = len(np.unique(self.locate_many(np.arange(self._n))[1]))
+        left = describe_left_out(self.index.left_out)
+        return (f"data {self.index.root}: {self._n} segments in {n_folders} folder(s)"
+                + (f"; the scan {left}" if left else "; the scan left nothing out"))
 
     def rng(self, item: int) -> np.random.Generator:
         return seeded_rng(self.seed, self.stream, self.epoch if self.stream == 0 else 0, item)

@@ -41,6 +41,7 @@ import numpy as np
 from relcon.data.recordings import warn_low_fs
 from relcon.data.units import to_g
 from relcon.nets.ResNet1D import quiet_same_padding_warning
+from relcon.utils.progress import progress as progress_bar
 
 # An exported ResNet1D runs without its Net class; see relcon/nets/ResNet1D/__init__.py.
 quiet_same_padding_warning()
@@ -149,7 +150,6 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
     The encoder runs in eval mode without gradients; its previous mode is restored after.
     """
     import torch
-    from tqdm import tqdm
 
     fs = check_fs(fs)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -201,7 +201,8 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
     _set_training(encoder, False)
     out = []
     try:
-        with torch.no_grad(), tqdm(total=len(windows), desc="embedding", unit="window", disable=not progress) as bar:
+        with torch.no_grad(), progress_bar(total=len(windows), desc="embedding", unit="window",
+                                           disable=not progress) as bar:
             for start in range(0, len(windows), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(windows[start:start + batch_size], dtype=np.float32))
                 try:

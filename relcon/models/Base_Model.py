@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
-from tqdm import tqdm
 
 from relcon.config import config_to_dict
 from relcon.data.Base_Dataset import Base_DatasetConfig, collate_batch
+from relcon.models.epoch_position import resume_position, samples_done, steps_left
 from relcon.nets.Base_Nets import Base_NetConfig
 from relcon.runs import (CHECKPOINT_FORMAT, RESUMABLE_FIELDS, CheckpointError, checkpoint_path,  # noqa: F401
                          load_checkpoint, load_state_dict_strict, resume_differences, rng_state, set_rng_state)
@@ -33,6 +33,7 @@ from relcon.utils import distributed
 from relcon.utils.imports import import_net
 from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json, remove_stale_temporaries
 from relcon.utils.paths import out_dir
+from relcon.utils.progress import progress
 from relcon.utils.utils import printlog
 
 @dataclass(kw_only=True)
@@ -104,34 +105,45 @@ class EpochSampler(torch.utils.data.Sampler):
     With ``world_size`` > 1 (distributed training) rank r takes every world_size-th index of
     that order from position r, the order padded by wrapping around so that every rank gets
     ceil(n / world_size) indices (as ``torch.utils.data.DistributedSampler`` does).
+
+    A resume skips either ``start`` indices of this rank's share (same process count) or the
+    first ``consumed`` positions of the epoch's global order, which any number of processes
+    may have trained (``relcon/models/epoch_position.py``); the rest is dealt the same way.
     """
 
     def __init__(self, n: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
         self.n, self.shuffle, self.seed = n, shuffle, seed
         self.rank, self.world_size = rank, world_size
-        self.epoch, self.start = 0, 0
+        self.epoch, self.start, self.consumed = 0, 0, 0
 
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
+    def set_epoch(self, epoch: int, start: int = 0, consumed: int | None = None) -> None:
+        """``start``: indices of this rank's share already trained; ``consumed`` (overrides it):
+        positions of the epoch's global order already trained."""
         self.epoch, self.start = epoch, start
+        self.consumed = start * self.world_size if consumed is None else consumed
+
+    def global_order(self) -> list[int]:
+        """The epoch's order of all n indices, the same on every rank."""
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator()
+        g.manual_seed((int(self.seed) * 1_000_003 + int(self.epoch)) % (2**63))
+        return torch.randperm(self.n, generator=g).tolist()
 
     def order(self) -> list[int]:
-        if not self.shuffle:
-            order = list(range(self.n))
-        else:
-            g = torch.Generator()
-            g.manual_seed((int(self.seed) * 1_000_003 + int(self.epoch)) % (2**63))
-            order = torch.randperm(self.n, generator=g).tolist()
-        if self.world_size > 1:
-            total = -(-self.n // self.world_size) * self.world_size
-            order = (order * (-(-total // max(self.n, 1))))[:total][self.rank::self.world_size]
-        return order
+        """This rank's indices from global position ``consumed`` on: positions consumed + rank,
+        + world_size, ..., the last global step padded from the start of the order."""
+        order = self.global_order()
+        if self.world_size == 1:
+            return order[self.consumed:]
+        positions = range(self.consumed + self.rank, self.consumed + len(self) * self.world_size, self.world_size)
+        return [order[p % self.n] for p in positions]
 
     def __iter__(self):
-        return iter(self.order()[self.start:])
+        return iter(self.order())
 
     def __len__(self) -> int:
-        per_rank = -(-self.n // self.world_size) if self.world_size > 1 else self.n
-        return max(per_rank - self.start, 0)
+        return -(-max(self.n - self.consumed, 0) // self.world_size)
 
 
 def make_loader(dataset, batch_size: int, train: bool, seed: int, num_workers: int = 0, collate_fn=None,
@@ -311,21 +323,23 @@ class Base_ModelClass:
                         f"{self.run_dir}; not saved. {self._nonfinite_advice()}.")
 
     def run_one_epoch(self, dataloader, train: bool, epoch: int = 0, start_step: int = 0,
-                      loss_sum: float = 0.0, on_step=None) -> float:
+                      loss_sum: float = 0.0, on_step=None, start_sample: int | None = None) -> float:
         """Mean loss over the epoch's batches. ``on_step(step, loss_sum)`` runs after each
-        optimiser step (used for step checkpoints)."""
+        optimiser step (used for step checkpoints). A resumed epoch continues after ``start_step``
+        steps, at global position ``start_sample`` of the epoch's order when given (a resume on
+        another number of processes), else after ``start_step`` batches of each process."""
         for module in self.checkpoint_modules().values():
             module.train(mode=train)
         sampler = dataloader.sampler
         if isinstance(sampler, EpochSampler):
-            sampler.set_epoch(epoch, start_step * dataloader.batch_size)
+            sampler.set_epoch(epoch, start_step * dataloader.batch_size, consumed=start_sample)
         if hasattr(dataloader.dataset, "set_epoch"):
             dataloader.dataset.set_epoch(epoch)
         n_batches = start_step + len(dataloader)
         step = start_step
         with torch.set_grad_enabled(train):
-            bar = tqdm(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
-                       leave=False, disable=not self.is_main)
+            bar = progress(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
+                           leave=False, disable=not self.is_main)
             for batch in bar:
                 loss = self.compute_loss(batch, train)
                 self._check_finite(loss, epoch, step, batch, train)
@@ -352,6 +366,10 @@ class Base_ModelClass:
         val_loader = (self.setup_dataloader(self.val_data, self.val_labels, train=False)
                       if self.val_data is not None else None)
         self.data_record = self.training_data_record(train_loader)
+        for loader in (train_loader, val_loader):
+            describe = getattr(getattr(loader, "dataset", None), "describe", None)  # segment trees say what they use
+            if callable(describe):
+                self.log(describe())
         if distributed.is_initialized():
             self.forward_net = distributed.wrap(self.step_module(), self.device)
 
@@ -362,6 +380,10 @@ class Base_ModelClass:
                 self.log(f"removed {len(stale)} temporary file(s) of interrupted writes: "
                          f"{', '.join(p.name for p in stale)}")
         start_epoch, start_step, loss_sum = 0, 0, 0.0
+        # The epoch's global order is shared by the processes: where a resumed epoch continues is a
+        # position in it, which stays right when the number of processes changes.
+        n_train, batch, world = len(train_loader.dataset), train_loader.batch_size, distributed.world_size()
+        start_sample = 0
         best_val, history = math.inf, []
         latest = self.checkpoint_path("latest")
         if self.resume_on and latest.exists():
@@ -385,8 +407,10 @@ class Base_ModelClass:
                 start_epoch, start_step, loss_sum = state["epoch"], state["step"], state["train_loss_sum"]
             if "rng" in state:
                 set_rng_state(state["rng"])
-            self.log(f"Resuming from {latest.name}: epoch {start_epoch}, step {start_step}; "
-                     f"{self.epochs - start_epoch} epoch(s) to go")
+            start_sample, world_change = resume_position(state, batch, world, n_train)
+            self.log(f"Resuming from {latest.name}: epoch {start_epoch}, step {start_step}"
+                     + (f" ({start_sample} of {n_train} samples done)" if start_step else "")
+                     + f"; {self.epochs - start_epoch} epoch(s) to go" + (f"; {world_change}" if world_change else ""))
         elif self.resume_on:
             self.log(f"--resume_on: no {latest.name} in {self.run_dir}; starting from scratch")
 
@@ -394,22 +418,28 @@ class Base_ModelClass:
             atomic_write_json(self.run_dir / "config.json", self.resolved_config())
 
         # Counted from the dataset: after a mid-epoch resume the loader's length is only what is left.
-        steps_per_epoch = math.ceil(len(train_loader.dataset) / train_loader.batch_size)
+        steps_per_epoch = steps_left(0, batch, world, n_train)
 
-        def save_step(epoch):
+        def save_step(epoch, first_step, first_sample):
+            last_step = first_step + steps_left(first_sample, batch, world, n_train)
+
             def on_step(step, running_sum):
                 # Also at the epoch's last step, so that a kill during validation does not redo training.
-                if self.save_stepfreq and (step % self.save_stepfreq == 0 or step == steps_per_epoch):
+                if self.save_stepfreq and (step % self.save_stepfreq == 0 or step == last_step):
                     self._check_finite_weights(epoch, step)
+                    done = samples_done(first_sample, step - first_step, batch, world, n_train)
                     self.save(self.create_state_dict(epoch, None, step=step, epoch_done=False,
                                                      train_loss_sum=running_sum, best_val_loss=best_val,
-                                                     history=history, rng=rng_state(), finished=False), "latest")
+                                                     history=history, rng=rng_state(), finished=False,
+                                                     samples_done=done, world_size=world, batch_size=batch), "latest")
             return on_step
 
-        for epoch in tqdm(range(start_epoch, self.epochs), desc=f"fit {self.run_dir.name}", disable=not self.is_main):
+        for epoch in progress(range(start_epoch, self.epochs), desc=f"fit {self.run_dir.name}",
+                              disable=not self.is_main):
             t0 = time.time()
-            train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum, save_step(epoch))
-            start_step, loss_sum = 0, 0.0
+            train_loss = self.run_one_epoch(train_loader, True, epoch, start_step, loss_sum,
+                                            save_step(epoch, start_step, start_sample), start_sample)
+            start_step, loss_sum, start_sample = 0, 0.0, 0
             val_loss = self.run_one_epoch(val_loader, False, epoch) if val_loader is not None else None
             if distributed.is_initialized():
                 train_loss = distributed.mean(train_loss, self.device)
@@ -423,7 +453,8 @@ class Base_ModelClass:
                             "best_val_loss": best_val, "seconds": round(time.time() - t0, 3)})
             self._check_finite_weights(epoch, steps_per_epoch)
             state = self.create_state_dict(epoch, selection_loss, step=0, epoch_done=True, best_val_loss=best_val,
-                                           history=history, finished=epoch + 1 >= self.epochs)
+                                           history=history, finished=epoch + 1 >= self.epochs, world_size=world,
+                                           batch_size=batch)
             if epoch % self.save_epochfreq == 0:
                 self.save(state, str(epoch))
             if improved:

@@ -11,7 +11,9 @@ What each rank does:
   * data: ``EpochSampler`` deals the epoch's permutation (a function of seed and epoch, the
     same on every rank) round-robin, padded so every rank has the same number of batches, so
     the ranks together see each sample once per epoch (a few twice when N does not divide it).
-    ``batch_size`` is per rank: the global batch is N x batch_size.
+    ``batch_size`` is per rank: the global batch is N x batch_size. Step checkpoints record N,
+    batch_size and how many positions of the epoch's order are done, so a run resumed on
+    another number of processes continues at the same sample (relcon/models/epoch_position.py).
   * model: the trainer's step module is wrapped in DDP (gradients averaged across ranks at
     each backward; buffers such as BatchNorm running statistics broadcast from rank 0 at each
     forward). BatchNorm batch statistics stay per rank (no SyncBatchNorm), as with any DDP run.

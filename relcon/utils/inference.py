@@ -5,7 +5,8 @@ import contextlib
 
 import numpy as np
 import torch
-from tqdm import tqdm
+
+from relcon.utils.progress import progress
 
 
 @contextlib.contextmanager
@@ -38,7 +39,7 @@ def batched_inference(module: torch.nn.Module, X: np.ndarray, batch_size: int = 
         device = next(module.parameters(), torch.empty(0)).device
     out = []
     with eval_mode(module), torch.no_grad():
-        for start in tqdm(range(0, len(X), batch_size), desc=desc, leave=False, disable=desc is None):
+        for start in progress(range(0, len(X), batch_size), desc=desc, leave=False, disable=desc is None):
             batch = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size], dtype=np.float32))
             out.append(module(batch.to(device)).float().cpu().numpy())
     return np.concatenate(out)

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from relcon.data.folds import write_fold
 from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder  # noqa: F401 (used by the processors)
 from relcon.utils.paths import DATASETS_ROOT, resolve_path
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -318,11 +318,11 @@ def write_sslbench_folds(
 
     rows = rows_by_subject(user)
     windows = {}
-    for subject, idx in tqdm(rows.items(), desc=f"{dataset} windows", disable=not progress, leave=False):
+    for subject, idx in progress_bar(rows.items(), desc=f"{dataset} windows", disable=not progress, leave=False):
         X, y = sslbench_windows(xyz[idx], gt[idx])
         windows[subject] = (X, np.asarray(y, dtype=gt.dtype))
     counts = []
-    for k, fold in enumerate(tqdm(folds, desc=f"{dataset} folds", disable=not progress, leave=False)):
+    for k, fold in enumerate(progress_bar(folds, desc=f"{dataset} folds", disable=not progress, leave=False)):
         train_rows = np.sort(np.concatenate([rows[s] for s in fold[0]]))
         scaler = StandardScaler().fit(xyz[train_rows])
         row = {}

@@ -34,9 +34,9 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import requests
-from tqdm.auto import tqdm
 
 from relcon.utils.io import atomic_write_text
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def _fetch(session, url, part: Path, *, timeout, chunk_size, progress, label) ->
                 start = 0
                 if r.headers.get("Content-Length", "").isdigit():
                     total = int(r.headers["Content-Length"])
-            with open(part, mode) as f, tqdm(
+            with open(part, mode) as f, progress_bar(
                 total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
                 desc=label, disable=not progress, leave=False,
             ) as bar:
@@ -283,9 +283,9 @@ def extract_zip(archive, into, *, progress: bool = True) -> Path:
         try:
             with zipfile.ZipFile(archive) as zf:
                 members = _check_members(archive, zf)
-                with tqdm(total=sum(m.file_size for m in members), unit="B", unit_scale=True,
-                          unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
-                          leave=False) as bar:
+                with progress_bar(total=sum(m.file_size for m in members), unit="B", unit_scale=True,
+                                  unit_divisor=1024, desc=f"extract {archive.name}", disable=not progress,
+                                  leave=False) as bar:
                     for info in members:
                         zf.extract(info, tmp)
                         bar.update(info.file_size)

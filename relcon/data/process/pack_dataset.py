@@ -24,15 +24,17 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
-from tqdm import tqdm
 
 from relcon.data import packed
-from relcon.data.Base_Dataset import DataError, scan_segment_files, load_segment
+from relcon.data.Base_Dataset import DataError, describe_left_out, load_segment, scan_segment_tree
 from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder
+from relcon.utils.progress import progress as progress_bar
 
 
 def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> dict:
-    """Pack ``src`` into ``dst``; returns ``{"arrays": n, "segments": n, "segment_shape": (T, C)}``."""
+    """Pack ``src`` into ``dst``; returns ``{"arrays": n, "segments": n, "segment_shape": (T, C),
+    "left_out": [(relative path, reason), ...]}`` (symlinked folders are followed, each real folder
+    once; loops, second paths, broken links and unreadable folders are left out: ``scan_segment_tree``)."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
         raise FileNotFoundError(f"source tree {src} does not exist")
@@ -42,7 +44,7 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
         raise ValueError(f"destination {dst} must not be inside the source tree {src}")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(f"{dst} already exists and is not empty; pass --overwrite to replace it")
-    folders, names, _ = scan_segment_files(src)
+    folders, names, _, left_out = scan_segment_tree(src)
     if not folders:
         raise DataError(f"{src}: no .npy segments found; expected <subject>/<hour>/*.npy files")
     if "." in folders:
@@ -50,7 +52,7 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
 
     shape, arrays, counts = None, [], []
     with replaced_folder(dst) as tmp:  # built beside dst, swapped in when complete
-        for rel, files in tqdm(list(zip(folders, names)), desc="pack", unit="folder", disable=not progress):
+        for rel, files in progress_bar(list(zip(folders, names)), desc="pack", unit="folder", disable=not progress):
             first = load_segment(src / rel / files[0], shape)
             shape = first.shape
             stack = np.empty((len(files), *shape), dtype=np.float32)
@@ -65,7 +67,7 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
         # Written last: without it the folder is not taken for a packed tree.
         atomic_write_json(tmp / packed.MANIFEST, packed.manifest_entry(arrays, counts, shape, "float32", str(src)),
                           indent=None)
-    return {"arrays": len(arrays), "segments": int(sum(counts)), "segment_shape": tuple(shape)}
+    return {"arrays": len(arrays), "segments": int(sum(counts)), "segment_shape": tuple(shape), "left_out": left_out}
 
 
 def main(argv=None) -> int:
@@ -82,6 +84,8 @@ def main(argv=None) -> int:
         return 2
     print(f"packed {summary['segments']} segments {summary['segment_shape']} into {summary['arrays']} arrays "
           f"under {Path(args.dst).resolve()}")
+    if summary["left_out"]:
+        print(f"{Path(args.src).resolve()}: {describe_left_out(summary['left_out'])}")
     return 0
 
 

@@ -26,11 +26,11 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
-from tqdm import tqdm
 
 from relcon.data import synthetic
 from relcon.utils.io import replaced_folder
 from relcon.utils.paths import cli_path, resolve_path
+from relcon.utils.progress import progress as progress_bar
 
 DEFAULT_OUT = "relcon/data/datasets/dummydataset"
 
@@ -61,8 +61,8 @@ def generate_dummydataset(out_dir, kind: str = "noise", train_subjects: int = 32
     with replaced_folder(out_dir, sync=True) as tmp:
         subject = 0
         splits = [("train", train_subjects), ("val", val_subjects), ("test", test_subjects)]
-        bar = tqdm(total=(train_subjects + val_subjects + test_subjects) * hours, desc=f"{kind} dataset",
-                   disable=not progress, unit="hour")
+        bar = progress_bar(total=(train_subjects + val_subjects + test_subjects) * hours, desc=f"{kind} dataset",
+                           disable=not progress, unit="hour")
         for split, n_subjects in splits:
             counts[split] = 0
             for _ in range(n_subjects):

@@ -47,7 +47,6 @@ if __package__ in (None, ""):  # run as a file: make `import relcon` work withou
 
 import numpy as np  # noqa: E402
 import scipy.constants  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from relcon.data.gait import window_cadences  # noqa: E402
 from relcon.data.process import cli, pamap2_raw  # noqa: E402
@@ -56,6 +55,7 @@ from relcon.data.process.common import check_fold_count, priorpt_leakfree_folds,
 from relcon.data.process.download import RawDataMissing  # noqa: E402
 from relcon.utils.io import atomic_write_json  # noqa: E402
 from relcon.utils.paths import cli_path, resolve_path  # noqa: E402
+from relcon.utils.progress import progress as progress_bar  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def build_arrays(set_root, window_s: float = 10.0, *, progress: bool = True):
     counts = {"gaps": 0, "no_steps": 0, "no_steps_by_subject": {}}
     Xs, ys, pids, acts = [], [], [], []
     subjects = sorted({f.subject for f in files})
-    for f in tqdm(files, desc="pamap2 gait files", disable=not progress, leave=False):
+    for f in progress_bar(files, desc="pamap2 gait files", disable=not progress, leave=False):
         X, y, act = subject_windows(f.path, window, counts)
         steps = np.isfinite(y)
         if (~steps).any():

@@ -74,12 +74,12 @@ if __package__ in (None, ""):  # run as a script: make `import relcon` work with
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from relcon.data import packed, recordings
 from relcon.data.units import CHOICES as UNIT_CHOICES
 from relcon.data.units import to_g
 from relcon.utils.io import atomic_write_json, replaced_folder
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +404,7 @@ def process_recordings(sources: list[Source], out, layout: str = "packed", val: 
     skipped, too_short, converted, per_subject = [], [], [], {}
     with replaced_folder(out, sync=True) as stage:
         writer = LayoutWriter(stage, layout)
-        for subject in tqdm(sorted(by_subject), desc="subjects", unit="subject", disable=not progress):
+        for subject in progress_bar(sorted(by_subject), desc="subjects", unit="subject", disable=not progress):
             files = by_subject[subject]
             hours: dict[str, list] = {}
             for source in files:

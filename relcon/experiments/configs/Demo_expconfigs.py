@@ -18,6 +18,10 @@ from relcon.nets.Base_Nets import Base_NetConfig
 
 alldemo_expconfigs = {}
 
+# torch's CPU kernels sum in a thread-count-dependent order, so results follow the thread count
+# (and the CPU's instruction set); pinned, the table no longer depends on the machine's cores.
+DEMO_THREADS = 2
+
 DEMO_PRETRAIN = SSLDataConfig(
     data_folder="relcon/data/datasets/demo_motion",
     generate={"name": "pretrain_tree", "args": {"kind": "motion", "train_subjects": 24, "val_subjects": 6,
@@ -75,7 +79,7 @@ alldemo_expconfigs["demo_motifdist"] = MotifDist_ModelConfig(
     net_config=Base_NetConfig(net_folder="CrossAttn", net_file="CrossAttn_Net",
                               params={"query_dimsize": 3, "key_dimsize": 3, "kernel_size": 15, "embed_dim": 32,
                                       "double_receptivefield": 2}),
-    epochs=10, lr=1e-3, batch_size=64, save_epochfreq=100,
+    epochs=10, lr=1e-3, batch_size=64, save_epochfreq=100, num_threads=DEMO_THREADS,
 )
 
 alldemo_expconfigs["demo"] = RelCon_ModelConfig(
@@ -85,6 +89,6 @@ alldemo_expconfigs["demo"] = RelCon_ModelConfig(
     withinuser_cands=8,
     data_config=DEMO_PRETRAIN,
     net_config=Base_NetConfig(net_folder="ResNet1D", net_file="ResNet1D_Net", params=DEMO_ENCODER),
-    epochs=3, lr=1e-3, batch_size=32, save_epochfreq=100,
+    epochs=3, lr=1e-3, batch_size=32, save_epochfreq=100, num_threads=DEMO_THREADS,
     eval_configs=demo_har_evals() + demo_gait_evals(),
 )

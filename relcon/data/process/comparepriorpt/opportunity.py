@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from relcon.data.process.common import (
     priorpt_assemble, read_whitespace_columns, set_dir, write_priorpt_outputs,
 )
 from relcon.data.process.download import Archive, ensure_extracted
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "opportunity"
 FAMILY = "priorpt"
@@ -86,7 +86,7 @@ def build_arrays(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.nda
     files = list_files(set_root)
 
     def per_file():
-        for path in tqdm(files, desc="opportunity files", disable=not progress, leave=False):
+        for path in progress_bar(files, desc="opportunity files", disable=not progress, leave=False):
             yield triple_rate(read_file(path)), subject_of(path)
 
     return priorpt_assemble(per_file(), scale=SCALE, keep=lambda y: y != 0, relabel={5: 3})

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.constants
-from tqdm.auto import tqdm
 
 from relcon.data.process import pamap2_raw
 from relcon.data.process.common import priorpt_assemble, set_dir, write_priorpt_outputs
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "pamap2"
 FAMILY = "priorpt"
@@ -30,7 +30,7 @@ def build_arrays(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.nda
     files = pamap2_raw.list_subject_files(set_root)
 
     def per_file():
-        for f in tqdm(files, desc="pamap2 files", disable=not progress, leave=False):
+        for f in progress_bar(files, desc="pamap2 files", disable=not progress, leave=False):
             yield read_file(f.path), f.subject
 
     return priorpt_assemble(per_file(), scale=SCALE, keep=lambda y: np.isin(y, KEEP_LABELS))

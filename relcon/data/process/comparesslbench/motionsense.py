@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from relcon.data.process.download import Archive, ensure_extracted
+from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def load_table(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.ndarr
     acc_root, gyro_root = trial_dir(set_root, ACC), trial_dir(set_root, GYRO)
     users, parts, labels = [], [], []
     trials = list_trials(set_root)
-    for trial in tqdm(trials, desc="motionsense trials", disable=not progress, leave=False):
+    for trial in progress_bar(trials, desc="motionsense trials", disable=not progress, leave=False):
         for k in SUBJECTS:
             acc_path = acc_root / trial / f"sub_{k}.csv"
             gyro_path = gyro_root / trial / f"sub_{k}.csv"

@@ -5,9 +5,9 @@ Raw tree: ``<raw root>/sslbench/pamap2/`` as described in :mod:`relcon.data.proc
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from relcon.data.process import pamap2_raw
+from relcon.utils.progress import progress as progress_bar
 
 NAME = "pamap2"
 SENSOR_COLUMNS = pamap2_raw.imu_columns("ankle", "acc16")  # 38, 39, 40 (m/s²)
@@ -39,7 +39,7 @@ def load_table(set_root, *, progress: bool = True) -> tuple[np.ndarray, np.ndarr
     """
     users, parts, labels = [], [], []
     files = pamap2_raw.list_subject_files(set_root)
-    for f in tqdm(files, desc="pamap2 files", disable=not progress, leave=False):
+    for f in progress_bar(files, desc="pamap2 files", disable=not progress, leave=False):
         data = pamap2_raw.read_columns(f.path, (pamap2_raw.COL_ACTIVITY,) + SENSOR_COLUMNS)
         xyz = np.column_stack([fill_gaps(data[:, 1 + i], f.path, c) for i, c in enumerate(SENSOR_COLUMNS)])
         parts.append(xyz)
