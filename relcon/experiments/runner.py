@@ -24,7 +24,7 @@ from relcon.eval.runner import EncoderRun, run_evaluations
 from relcon.experiments import registry
 from relcon.experiments.comparison import Comparison_Config
 from relcon.models.Base_Model import NonFiniteLossError
-from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_checkpoint, load_net,
+from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_checkpoint, load_checkpoint,
                          move_run_aside, trained_settings_differences, training_state)
 from relcon.utils import distributed
 from relcon.utils.imports import import_model
@@ -173,26 +173,23 @@ def check_eval_folders(name: str, config) -> None:
         seen[ev.folder] = i
 
 
-def frozen_distance(config, device, prerequisites: dict, run_dir: Path, train_folder: Path) -> dict:
+def frozen_distance(config, prerequisites: dict, run_dir: Path, train_folder: Path) -> dict:
     """The trainer arguments that hand a RelCon-style trainer its frozen MotifDist distance: the
-    net of the prerequisite's config with the weights of its run's best checkpoint, and that
-    config. A distance trained on other data than ``train_folder`` holds now is named in the log."""
+    prerequisite's run folder (whose best checkpoint it loads) and config. A distance trained on
+    other data than ``train_folder`` holds now is named in the log."""
     key = config.frozen_distance_key()
     if key is None:
         return {}
     distance_run, md_config = prerequisites[key]
-    net, state, _ = load_net(distance_run, "best", config=md_config, device=device, label=f" (config {key})")
-    then = state.get("data") or {}
+    then = load_checkpoint(checkpoint_path(distance_run, "best")).get("data") or {}
     if then.get("sha256"):
         now = SegmentIndex.scan(train_folder).fingerprint()
         if then["sha256"] != now["sha256"]:
             printlog(f"warning: the distance {distance_run} was trained on {then['folder']} ({then['segments']} "
                      f"segments in {then['folders']} folders); {now['folder']} holds {now['segments']} segments in "
                      f"{now['folders']} folders now. Retrain it on this data with `python run_exp.py --config "
-                     f"{config.frozen_distance_key()} --retrain` (or --name a new run)", run_dir)
-    printlog(f"Frozen MotifDist distance from {checkpoint_path(distance_run, 'best')} (epoch {state.get('epoch')}, "
-             f"attention in eval: {getattr(net, 'attention', '?')})", run_dir)
-    return {"motifdist_net": net, "motifdist_config": md_config}
+                     f"{key} --retrain` (or --name a new run)", run_dir)
+    return {"motifdist_run": distance_run, "motifdist_config": md_config}
 
 
 def train_prerequisites(name: str, run: str, config, options: RunOptions, device, log_dir: Path,
@@ -271,9 +268,7 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
                        f"to move it aside and start over")
 
     folders = ssl_folders(config, run_dir) if config.data_config.type == "ssl" else None
-    # Built before seeding: constructing the distance net draws from the global RNG, and the
-    # encoder's initialisation must be the seed's first draws.
-    distance = frozen_distance(config, device, prerequisite_dirs, run_dir, folders["train"])
+    distance = frozen_distance(config, prerequisite_dirs, run_dir, folders["train"])
     set_seed(config.seed)
     model = import_model(config, train_data=folders["train"], val_data=folders["val"], test_data=folders["test"],
                          resume_on=options.resume_on, run_dir=run_dir, device=device, **distance)

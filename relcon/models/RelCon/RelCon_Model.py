@@ -86,19 +86,22 @@ class TwoViewEncoder(torch.nn.Module):
 class Model(Base_ModelClass):
     """The RelCon trainer.
 
-    ``motifdist_net`` / ``motifdist_config``: the frozen distance and the MotifDist config it was
-    trained with (its ``query_dims`` / ``key_dims``), handed down by ``run_exp.py``. Without them
-    the best checkpoint of the run folder named ``motifdist_expconfig_key`` is loaded, with the
-    config saved in it.
+    The frozen distance: ``motifdist_net`` (a built net) with ``motifdist_config`` (the MotifDist
+    config it was trained with: its ``query_dims`` / ``key_dims``), or ``motifdist_run`` (the
+    prerequisite's run folder, handed down by ``run_exp.py``) whose best checkpoint is loaded into
+    the net of ``motifdist_config``. With neither, the best checkpoint of the run folder named
+    ``motifdist_expconfig_key`` is loaded with the config saved in it.
     """
 
-    def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, motifdist_config=None, **kwargs):
+    def __init__(self, config: RelCon_ModelConfig, *args, motifdist_net=None, motifdist_config=None,
+                 motifdist_run=None, **kwargs):
         super().__init__(config, *args, **kwargs)
         self.motifdist_config = motifdist_config
         self.motifdist_net = None  # the hand-made distances of the ablations need no net
         if config.distance == "motifdist":
             if motifdist_net is None:
-                motifdist_net, self.motifdist_config = self.load_motifdist()
+                # Built after the encoder, so the encoder's initialisation is the seed's first draws.
+                motifdist_net, self.motifdist_config = self.load_motifdist(motifdist_run, motifdist_config)
             self.motifdist_net = motifdist_net
             self.motifdist_net.to(self.device).eval()
             for p in self.motifdist_net.parameters():
@@ -106,14 +109,17 @@ class Model(Base_ModelClass):
         dims = config.encoder_dims
         self.encoder_dims = slice(None) if dims is Ellipsis or dims == "..." else list(dims)
 
-    def load_motifdist(self):
-        """(net, config) of the frozen distance: the best checkpoint of ``motifdist_expconfig_key``'s run."""
+    def load_motifdist(self, run_dir=None, config=None):
+        """(net, config) of the frozen distance: the best checkpoint of ``run_dir`` (default: the run
+        folder named ``motifdist_expconfig_key``), in the net of ``config`` (default: the config
+        saved in the checkpoint)."""
         key = self.config.motifdist_expconfig_key
-        path = checkpoint_path(out_dir(key), "best")
+        run_dir = run_dir if run_dir is not None else out_dir(key)
+        path = checkpoint_path(run_dir, "best")
         if not path.exists():
             raise CheckpointError(f"MotifDist checkpoint {path} is missing; train it first with "
                                   f"`python run_exp.py --config {key}` (run_exp.py does this automatically)")
-        net, state, config = load_net(out_dir(key), "best")
+        net, state, config = load_net(run_dir, "best", config=config, label=f" (config {key})")
         self.log(f"Frozen MotifDist distance from {path} (epoch {state.get('epoch')}, "
                  f"attention in eval: {getattr(net, 'attention', '?')})")
         return net, config
