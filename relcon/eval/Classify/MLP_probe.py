@@ -55,6 +55,16 @@ def mlp_outputs(z: np.ndarray, weights: list, biases: list) -> np.ndarray:
     return (h @ weights[1].T + biases[1]).numpy()
 
 
+def _one_epoch(net, opt, loss_fn, zt, yt, g, batch_size, device) -> None:
+    """One pass over (zt, yt) in minibatches drawn from the generator ``g``."""
+    for idx in torch.randperm(len(zt), generator=g).split(batch_size):
+        idx = idx.to(device)
+        loss = loss_fn(net(zt[idx]), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, batch_size, max_epochs, patience,
                              seed, device, weight_decay: float = 0.0):
     """Adam (with L2 ``weight_decay``) on (z_train, y_train); stops after ``patience`` epochs
@@ -69,12 +79,7 @@ def train_mlp_early_stopping(net, loss_fn, z_train, y_train, z_val, y_val, lr, b
     best, best_state, waited, best_epoch = np.inf, copy.deepcopy(net.state_dict()), 0, 1
     for epoch in range(1, max_epochs + 1):
         net.train()
-        for idx in torch.randperm(len(zt), generator=g).split(batch_size):
-            idx = idx.to(device)
-            loss = loss_fn(net(zt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _one_epoch(net, opt, loss_fn, zt, yt, g, batch_size, device)
         net.eval()
         with torch.no_grad():
             val_loss = float(loss_fn(net(zv), yv))
@@ -99,12 +104,7 @@ def train_mlp_epochs(net, loss_fn, z, y, lr, batch_size, epochs, seed, device, w
     zt, yt = torch.as_tensor(z, dtype=torch.float32, device=device), torch.as_tensor(y, device=device)
     net.train()
     for _ in range(epochs):
-        for idx in torch.randperm(len(zt), generator=g).split(batch_size):
-            idx = idx.to(device)
-            loss = loss_fn(net(zt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _one_epoch(net, opt, loss_fn, zt, yt, g, batch_size, device)
     net.eval()
 
 
