@@ -132,6 +132,15 @@ def test_csv_dialects_read_to_the_comma_file_and_its_embeddings(tmp_path, encode
     ("1,2,3,4,5\n6,7,8,9,10\n", r"5 ','-separated columns and no header line \(first data line 1\); expected 3"),
     ("a;b;c;d;e\n1;2;3;4;5\n", r"5 ';'-separated columns \('a', 'b', 'c', 'd', 'e'\); expected one column per axis"),
     ("1\t2\t3\n4\t5\t6\t7\n", r"line 2: 4 column\(s\) separated by tab; expected 3 like line 1"),
+    # a bad line or cell: named with its line, column and (with a header) the column's name
+    ("x,y,z\n1,2,3\n1,2,3,4\n", r"line 3: 4 column\(s\) separated by ','; expected 3 like line 2"),
+    ("1,2,3\n4,5\n", r"line 2: 2 column\(s\) separated by ','; expected 3 like line 1"),
+    ("x,y,z\n1,2,3\n4,abc,6\n", r"line 3, column 2 \('y'\): 'abc' is not a number"),
+    ("1,2,3\n4,5,\n", r"line 2, column 3: '' is not a number"),
+    ("1,2,3\n4,5,nan\n", r"line 2, column 3: 'nan' is not a finite number"),
+    ("time,x,y\n0,1,2,3\n", r"line 1 \(header\): 3 column\(s\) separated by ',' .* but line 2 holds 4"),
+    ("x,y,z\n", r"no data rows"),
+    ("", r"empty file"),
 ])
 def test_unreadable_csv_names_delimiter_and_column_count(tmp_path, text, message):
     path = tmp_path / "bad.csv"

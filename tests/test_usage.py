@@ -159,23 +159,6 @@ def test_csv_with_and_without_header(tmp_path):
     np.testing.assert_array_equal(read_csv(tmp_path / "d.csv"), [[0.1, 0.2, 0.3], [1, 2, 3]])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("x,y,z\n1,2,3\n1,2,3,4\n", r"line 3: 4 column\(s\) separated by ','; expected 3 like line 2"),
-    ("1,2,3\n4,5\n", r"line 2: 2 column\(s\) separated by ','; expected 3 like line 1"),
-    ("x,y,z\n1,2,3\n4,abc,6\n", r"line 3, column 2 \('y'\): 'abc' is not a number"),
-    ("1,2,3\n4,5,\n", r"line 2, column 3: '' is not a number"),
-    ("1,2,3\n4,5,nan\n", r"line 2, column 3: 'nan' is not a finite number"),
-    ("time,x,y\n0,1,2,3\n", r"line 1 \(header\): 3 column\(s\) separated by ',' .* but line 2 holds 4"),
-    ("x,y,z\n", r"no data rows"),
-    ("", r"empty file"),
-])
-def test_bad_csv_names_line_and_column(tmp_path, text, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message):
-        read_csv(path)
-
-
 def test_embed_cli_errors(tmp_path, trained, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = str(trained["run"])
