@@ -3,25 +3,27 @@
     python benchmarks/bench_scale.py [--sizes 1e4,1e5,1e6,1e7,1e8,1e9] [--workdir /tmp/relcon_scale]
                                      [--out benchmarks/results/scale.json] [--sampler-max 1e8] [--keep]
 
-Simulates packed trees (``relcon/data/packed.py``) of each size without writing terabytes: a few
-template subjects hold real ``.npy`` arrays of shape (n, 256, 3) float32, written as sparse files
-(zeros, no disk blocks), with n drawn from 1,000-1,800 (mean 1,400 segments per subject-hour, as
-in the paper: 10^9 segments of 87,376 participants). Every simulated subject is a symlinked
-folder ``train/subject_XXXXXX`` -> one of the templates, and the manifest lists each subject's
-hour arrays by their own path, so the index holds as many distinct paths and row counts as a real
-tree of that size (87,376 subjects, ~7.1e5 arrays at 10^9); only the bytes behind them are shared.
+Simulates packed trees (``relcon/data/packed.py``) of each size without writing terabytes: four
+template subjects hold real ``.npy`` arrays of shape (n, 256, 3) float32 (random data, ~155 MB
+in all; ``--sparse``: sparse files of zeros instead), n drawn from 1,000-1,800 (mean 1,400
+segments per subject-hour, as in the paper: 10^9 segments of 87,376 participants). Every
+simulated subject is a symlinked folder ``train/subject_XXXXXX`` -> one of the templates, and the
+manifest lists each subject's hour arrays by their own path, so the index holds as many distinct
+paths and row counts as a real tree of that size (87,376 subjects, ~7.1e5 arrays at 10^9); only
+the bytes behind them are shared.
 
 Each size is measured in a fresh interpreter:
 
 * ``load_s``: ``SegmentIndex.scan(<root>/train)`` (manifest read) and ``dataset_s``: building
   RelCon's ``WithinUserCandidateDataset`` (K = 20) on it; ``fingerprint_s``: the index's
   ``fingerprint()`` (what every training run records once).
-* main process memory after both, from ``/proc/self/smaps_rollup``: RSS, PSS and USS (private
-  clean + dirty), as growth over the same interpreter before the index; ``peak_mb``: VmHWM growth.
+* main process memory after both, from ``/proc/self/smaps_rollup``: RSS, PSS, USS (private
+  clean + dirty) and anonymous memory (the heap: what is not a file's page cache), as growth over
+  the same interpreter before the index; ``peak_mb``: VmHWM growth.
 * per DataLoader worker (fork, 2 workers, batches of 64 drawn uniformly at random, ~20 batches
   served by each): the worker's USS and PSS, read by the parent while the workers are alive.
-  USS is what a worker adds: pages it wrote, including the copy-on-write pages its touches
-  dirtied.
+  USS is what a worker adds; its dirty part are pages it wrote, including the copy-on-write
+  copies of the parent's pages that reference-count touches dirtied.
 * ``relcon_us``: per-sample cost of the RelCon loader (anchor + 20 within-user candidates,
   ``__getitems__`` on batches of 64 random items) and ``read_us``: of a plain
   ``SegmentIndex.read`` of a random segment, both in the main process, after a warm-up; the
@@ -52,21 +54,22 @@ sys.path.insert(0, str(REPO))
 PAPER_SEGMENTS = 1e9
 PAPER_SUBJECTS = 87_376
 ROWS_PER_HOUR = (1_000, 1_800)  # drawn uniformly: mean 1,400 segments per subject-hour
-N_TEMPLATES = 8
+N_TEMPLATES = 4
 SEGMENT = (256, 3)
 
 
 # ---------------------------------------------------------------- memory
 def smaps(pid="self") -> dict:
-    """RSS, PSS and USS (private clean + dirty) in MB from /proc/<pid>/smaps_rollup."""
+    """RSS, PSS, USS (private clean + dirty), private dirty and anonymous memory in MB, from
+    /proc/<pid>/smaps_rollup."""
     fields = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if len(parts) >= 3 and parts[-1] == "kB":
                 fields[parts[0].rstrip(":")] = int(parts[1]) / 1024
-    return {"rss": fields["Rss"], "pss": fields["Pss"],
-            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": fields["Private_Clean"] + fields["Private_Dirty"],
+            "dirty": fields["Private_Dirty"], "anon": fields["Anonymous"]}
 
 
 def hwm_mb() -> float:
@@ -86,8 +89,10 @@ def plan(size: float) -> tuple[int, int]:
     return subjects, max(arrays, subjects)
 
 
-def build_templates(workdir: Path, hours: int) -> np.ndarray:
-    """Sparse template arrays ``templates/t<k>/hour_<h>.npy``; returns their row counts (k, h)."""
+def build_templates(workdir: Path, hours: int, sparse: bool) -> np.ndarray:
+    """Template arrays ``templates/t<k>/hour_<h>.npy`` of random data (``sparse``: zeros in a
+    sparse file, which costs no disk but makes a first read of a page several times slower);
+    returns their row counts (k, h)."""
     rng = np.random.default_rng(0)
     counts = rng.integers(ROWS_PER_HOUR[0], ROWS_PER_HOUR[1] + 1, size=(N_TEMPLATES, hours))
     for k in range(N_TEMPLATES):
@@ -97,8 +102,10 @@ def build_templates(workdir: Path, hours: int) -> np.ndarray:
             path = folder / f"hour_{h:02d}.npy"
             if path.exists():
                 continue
-            header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(int(counts[k, h]), *SEGMENT))
-            del header  # a header and a hole: open_memmap only extends the file
+            array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(int(counts[k, h]), *SEGMENT))
+            if not sparse:  # else a header and a hole: open_memmap only extends the file
+                array[:] = rng.standard_normal(array.shape, dtype=np.float32)
+            del array
     return counts
 
 
@@ -194,15 +201,15 @@ def fmt_size(n: float) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| segments (arrays, subjects) | load s | dataset s | fingerprint s | main RSS / PSS / USS MB "
-             "| peak MB | per-worker USS / PSS MB | RelCon us/sample | read us | sampler s (MB) |",
+    lines = ["| segments (arrays, subjects) | load s | dataset s | fingerprint s | main RSS / PSS / anon MB "
+             "| peak MB | per-worker USS / PSS / dirty MB | RelCon us/sample | read us | sampler s (MB) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m, w = r["main"], r["worker"]
         sampler = f"{r['sampler_s']:.2f} ({r['sampler_mb']:.0f})" if "sampler_s" in r else "skipped"
         lines.append(f"| {r['segments']:,} ({r['arrays']:,}, {r['subjects']:,}) | {r['load_s']:.3f} | "
                      f"{r['dataset_s']:.3f} | {r['fingerprint_s']:.2f} | {m['rss']:.0f} / {m['pss']:.0f} / "
-                     f"{m['uss']:.0f} | {r['peak_mb']:.0f} | {w['uss']:.1f} / {w['pss']:.1f} | "
+                     f"{m['anon']:.0f} | {r['peak_mb']:.0f} | {w['uss']:.1f} / {w['pss']:.1f} / {w['dirty']:.1f} | "
                      f"{r['relcon_us']:.0f} | {r['read_us']:.1f} | {sampler} |")
     return "\n".join(lines)
 
@@ -216,6 +223,7 @@ def main(argv=None) -> int:
                    help="manifest to simulate: 1 (JSON list) or 2 (array tables); default the writer's")
     p.add_argument("--sampler-max", type=float, default=1e8, help="largest size whose epoch order is built")
     p.add_argument("--keep", action="store_true", help="keep the simulated trees")
+    p.add_argument("--sparse", action="store_true", help="template arrays as sparse files of zeros (no disk)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -231,7 +239,7 @@ def main(argv=None) -> int:
     rows = []
     try:
         hours = max(-(-plan(s)[1] // plan(s)[0]) for s in sizes)
-        counts = build_templates(workdir, hours)
+        counts = build_templates(workdir, hours, args.sparse)
         for path in sorted((workdir / "templates").rglob("*.npy")):
             path.read_bytes()  # page cache
         for size in sizes:
