@@ -29,7 +29,7 @@ Each size is measured in a fresh interpreter:
   ``SegmentIndex.read`` of a random segment, both in the main process, after a warm-up; the
   template arrays are in the page cache, so this is the CPU cost of the data layer, not disk.
 * ``sampler_s`` / ``sampler_mb``: the training sampler's (``EpochSampler``) first index of a
-  shuffled epoch and its memory (VmHWM growth), for sizes up to ``--sampler-max``.
+  shuffled epoch and the anonymous memory its iterator holds, for sizes up to ``--sampler-max``.
 
 Prints a markdown table and writes JSON (with the machine's load average) to ``--out``. The
 simulated trees live under ``--workdir`` and are removed at the end unless ``--keep``.
@@ -186,13 +186,15 @@ def measure(root: Path, sampler_max: float, k: int = 20, batch: int = 64) -> dic
     out["worker"] = {key: float(np.mean([w[key] for w in workers])) for key in workers[0]}
 
     if len(ds) <= sampler_max:
-        hwm1 = hwm_mb()
+        anon = smaps()["anon"]
         t = time.perf_counter()
         sampler = EpochSampler(len(ds), shuffle=True, seed=0)
         sampler.set_epoch(1)
-        next(iter(sampler))
+        order = iter(sampler)
+        next(order)
         out["sampler_s"] = time.perf_counter() - t
-        out["sampler_mb"] = hwm_mb() - hwm1
+        out["sampler_mb"] = smaps()["anon"] - anon  # what the epoch's order holds while it is iterated
+        del order
     return out
 
 
