@@ -1,7 +1,8 @@
 """How the pre-training data layer scales with the number of segments, up to the paper's 10^9.
 
     python benchmarks/bench_scale.py [--sizes 1e4,1e5,1e6,1e7,1e8,1e9] [--workdir /tmp/relcon_scale]
-                                     [--out benchmarks/results/scale.json] [--sampler-max 1e8] [--keep]
+                                     [--out benchmarks/results/scale.json] [--sampler-max 1e8] [--open-ab]
+                                     [--sparse] [--keep]
 
 Simulates packed trees (``relcon/data/packed.py``) of each size without writing terabytes: four
 template subjects hold real ``.npy`` arrays of shape (n, 256, 3) float32 (random data, ~155 MB
@@ -30,6 +31,8 @@ Each size is measured in a fresh interpreter:
   template arrays are in the page cache, so this is the CPU cost of the data layer, not disk.
 * ``sampler_s`` / ``sampler_mb``: the training sampler's (``EpochSampler``) first index of a
   shuffled epoch and the anonymous memory its iterator holds, for sizes up to ``--sampler-max``.
+
+``--open-ab`` adds an interleaved comparison of the two ways of opening an array (``open_ab``).
 
 Prints a markdown table and writes JSON (with the machine's load average) to ``--out``. The
 simulated trees live under ``--workdir`` and are removed at the end unless ``--keep``.
@@ -198,6 +201,30 @@ def measure(root: Path, sampler_max: float, k: int = 20, batch: int = 64) -> dic
     return out
 
 
+def open_ab(workdir: Path, counts: np.ndarray, repeats: int = 7) -> dict:
+    """Microseconds to open a template array and copy 21 random rows (an anchor and its
+    candidates when the array is not among the open maps): ``np.load(mmap_mode="r")`` against
+    ``PackedArrays``' header check + ``mmap``, interleaved in this process; medians of ``repeats``."""
+    from relcon.data import packed
+
+    paths = sorted(str(p) for p in (workdir / "templates").rglob("*.npy"))
+    shapes = [np.load(p, mmap_mode="r").shape for p in paths]
+    store = packed.PackedArrays(paths, np.array([s[0] for s in shapes]), SEGMENT, "float32")
+    rng = np.random.default_rng(2)
+    times = {"np.load": [], "header check + mmap": []}
+    for _ in range(repeats):
+        rows = [np.sort(rng.choice(s[0], 21, replace=False)) for s in shapes]
+        for name in times:
+            t = time.perf_counter()
+            for path, shape, r in zip(paths, shapes, rows):
+                mapped = (np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray) if name == "np.load"
+                          else store._map(path, shape))
+                mapped[r]
+                del mapped
+            times[name].append((time.perf_counter() - t) / len(paths) * 1e6)
+    return {name: float(np.median(v)) for name, v in times.items()}
+
+
 def fmt_size(n: float) -> str:
     return f"1e{int(round(np.log10(n)))}" if n > 0 else "0"
 
@@ -226,6 +253,8 @@ def main(argv=None) -> int:
     p.add_argument("--sampler-max", type=float, default=1e8, help="largest size whose epoch order is built")
     p.add_argument("--keep", action="store_true", help="keep the simulated trees")
     p.add_argument("--sparse", action="store_true", help="template arrays as sparse files of zeros (no disk)")
+    p.add_argument("--open-ab", action="store_true",
+                   help="also time opening an array: np.load against the packed reader's header check + mmap")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -261,15 +290,19 @@ def main(argv=None) -> int:
                   f"(tree {built:.1f} s)", file=sys.stderr, flush=True)
             if not args.keep:
                 shutil.rmtree(root)
+        opening = open_ab(workdir, counts) if args.open_ab else None
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print(table(rows))
+    if opening:
+        print("\nopening an array + 21 rows, us (interleaved): "
+              + ", ".join(f"{name} {us:.0f}" for name, us in opening.items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = {"command": "python benchmarks/bench_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
               "loadavg": os.getloadavg(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-              "manifest_version": version, "rows": rows}
+              "manifest_version": version, "rows": rows, "open_us": opening}
     Path(args.out).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
