@@ -296,7 +296,6 @@ def _synthetic_packed(root: Path, subjects: int, hours: int, segments: int) -> N
     import numpy as np
 
     from relcon.data import packed
-    from relcon.utils.io import atomic_write_json
 
     rng = np.random.default_rng(0)
     arrays = []
@@ -306,8 +305,7 @@ def _synthetic_packed(root: Path, subjects: int, hours: int, segments: int) -> N
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             np.save(root / rel, rng.standard_normal((segments, 256, 3)).astype(np.float32))
             arrays.append(rel)
-    atomic_write_json(root / packed.MANIFEST, packed.manifest_entry(arrays, [segments] * len(arrays), (256, 3),
-                                                                     "float32"), indent=None)
+    packed.write_manifest(root, arrays, [segments] * len(arrays), (256, 3), "float32")
 
 
 def bench_loader(args, device) -> dict:

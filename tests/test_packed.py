@@ -36,7 +36,7 @@ def trees(tmp_path):
 
 def test_converter_round_trip(trees):
     src, dst = trees
-    manifest = json.loads((dst / packed.MANIFEST).read_text())
+    manifest = packed.read_manifest(dst / packed.MANIFEST)
     assert manifest["segment_shape"] == [256, 3] and sum(manifest["counts"]) == 7 * 2 * 5 + 8 + 2
     files, pk = SegmentIndex.scan(src / "train", cache=False), SegmentIndex.scan(dst / "train")
     assert (files.layout, pk.layout) == ("files", "packed")

@@ -236,7 +236,8 @@ class SegmentIndex:
 
     Attributes:
         root: the indexed folder (str). layout: ``"files"`` or ``"packed"``.
-        folders: list of folder paths (str): directories, or packed arrays.
+        folders: the folder paths (str): a list of directories, or the packed arrays (a sequence
+            decoding them from the manifest's tables, ``relcon.data.packed.ArrayPaths``).
         offsets: (n_folders + 1,) int64.
         from_cache: whether a files-layout index came from its cache (``index_cache_path``).
         left_out: ``(relative path, reason)`` of what the scan did not index (symlink loops,
@@ -249,11 +250,13 @@ class SegmentIndex:
                  left_out=()):
         self.root = str(root)
         self.left_out = list(left_out)
-        self.folders = list(folders)
+        # packed: a sequence decoding paths from the manifest's tables, not a list of strings
+        self.folders = folders if packed is not None else list(folders)
         counts = np.asarray(counts, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.names = names  # files layout: file name of each id
         self.packed = packed  # packed layout: a relcon.data.packed.PackedArrays
+        self._packed_strip = 0  # packed: bytes of the root's path below the manifest's folder, + "/"
         self.layout = "packed" if packed is not None else "files"
         self.from_cache = False
         self._files = self._folder_of = self._members = None
@@ -265,6 +268,11 @@ class SegmentIndex:
         are added to or removed from a folder, or folders come or go; it costs nothing per segment."""
         h = hashlib.sha256()
         counts = np.diff(self.offsets)
+        if isinstance(self.folders, packed.ArrayPaths):  # the same lines, straight from the manifest's tables
+            for chunk in self.folders.table.fingerprint_chunks(self._packed_strip):
+                h.update(chunk)
+            return {"folder": self.root, "segments": int(self.offsets[-1]), "folders": len(self.folders),
+                    "sha256": h.hexdigest()}
         for folder, n in zip(self.folders, counts):
             rel = os.path.relpath(folder, self.root)
             h.update(f"{rel[:-4] if rel.endswith('.npy') else rel}\t{int(n)}\n".encode())
@@ -307,15 +315,16 @@ class SegmentIndex:
         if found is None:
             return None
         path, rel = found
-        manifest = packed.read_manifest(path)
+        header, table = packed.load_manifest(path)
         prefix = "" if rel == "" else rel + "/"
-        keep = [i for i, a in enumerate(manifest["arrays"]) if a.startswith(prefix)]
-        if not keep:
+        table = table.subset(prefix)
+        if not len(table):
             return None
-        arrays = [str(path.parent / manifest["arrays"][i]) for i in keep]
-        counts = np.array([manifest["counts"][i] for i in keep], dtype=np.int64)
-        store = packed.PackedArrays(arrays, counts, manifest["segment_shape"], manifest["dtype"])
-        return cls(root.resolve(), arrays, counts, packed=store)
+        arrays = packed.ArrayPaths(str(path.parent), table)
+        store = packed.PackedArrays(arrays, table.counts, header["segment_shape"], header["dtype"])
+        index = cls(root.resolve(), arrays, table.counts, packed=store)
+        index._packed_strip = len(prefix.encode("utf-8"))
+        return index
 
     # ---- sizes and membership
     def __len__(self) -> int:

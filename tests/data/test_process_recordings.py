@@ -243,7 +243,8 @@ def test_empty_val_and_test_splits_are_absent(tmp_path):
         write_csv(tmp_path / f"{name}.csv", motion(100 * 60, 100), 100)
     sources = pr.collect_sources([tmp_path])
     s = run(tmp_path, sources, val=0.0, test=0.0)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [packed.MANIFEST, pr.SUMMARY, "train"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([packed.MANIFEST, *packed.TABLES.values(),
+                                                                            pr.SUMMARY, "train"])
     assert list(s["splits"]) == ["train"]
     with pytest.raises(ValueError, match=r"--val 0.6 \+ --test 0.5 >= 1"):
         run(tmp_path, sources, val=0.6, test=0.5, overwrite=True)

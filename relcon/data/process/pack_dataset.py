@@ -5,7 +5,8 @@
 SRC is a tree in the reference layout, e.g. ``relcon/data/datasets/dummydataset`` with
 ``{train,val,test}/<subject>/<hour>/*.npy`` (T, C); every folder holding ``.npy`` files becomes
 one float32 array ``DST/<same relative path>.npy`` of shape (n, T, C), rows in the sorted order
-of the file names, and ``DST/packed_index.json`` lists them. Point a config's ``data_folder`` at
+of the file names, and the manifest ``DST/packed_index.json`` (with its tables,
+``packed_index.*.npy``) lists them. Point a config's ``data_folder`` at
 DST and the trainers read it as they read SRC (same segment ids, same samples for a seed).
 
 Every segment is validated as the loaders validate it (numeric, 2-D, finite, one shape for
@@ -27,7 +28,7 @@ import numpy as np
 
 from relcon.data import packed
 from relcon.data.Base_Dataset import DataError, describe_left_out, load_segment, scan_segment_tree
-from relcon.utils.io import atomic_save_npy, atomic_write_json, replaced_folder
+from relcon.utils.io import atomic_save_npy, replaced_folder
 from relcon.utils.progress import progress as progress_bar
 
 
@@ -65,8 +66,7 @@ def pack_dataset(src, dst, overwrite: bool = False, progress: bool = True) -> di
             arrays.append(f"{rel}.npy")
             counts.append(len(files))
         # Written last: without it the folder is not taken for a packed tree.
-        atomic_write_json(tmp / packed.MANIFEST, packed.manifest_entry(arrays, counts, shape, "float32", str(src)),
-                          indent=None)
+        packed.write_manifest(tmp, arrays, counts, shape, "float32", str(src))
     return {"arrays": len(arrays), "segments": int(sum(counts)), "segment_shape": tuple(shape), "left_out": left_out}
 
 

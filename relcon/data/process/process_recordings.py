@@ -40,7 +40,7 @@ Processing, per recording (output: 100 Hz, g, float32):
    ``h0000``, ``h0001``, ... (prefixed with the file's stem when a subject has several files).
 
 Output ``DIR``: ``{train,val,test}/<subject>/<hour>.npy`` (n, 256, 3) float32 and
-``packed_index.json`` (``relcon/data/packed.py``; default), or with ``--layout npy`` the
+``packed_index.json`` with its tables (``relcon/data/packed.py``; default), or with ``--layout npy`` the
 reference tree ``{train,val,test}/<subject>/<hour>/<i:06d>.npy`` (256, 3). Subjects are split by
 seeded fractions (``--val``, ``--test``; an empty split is not written: its folder is absent).
 ``summary.json`` (also printed) counts subjects, hours, segments kept and dropped with reasons,
@@ -362,9 +362,8 @@ class LayoutWriter:
         if self.layout == "packed" and self.arrays:
             # SegmentIndex orders folders by path + "/": the manifest lists arrays in that order.
             order = sorted(range(len(self.arrays)), key=lambda i: self.arrays[i][:-4] + "/")
-            entry = packed.manifest_entry([self.arrays[i] for i in order], [self.counts[i] for i in order],
-                                          (SEGMENT, 3), "float32", "process_recordings")
-            atomic_write_json(self.stage / packed.MANIFEST, entry, indent=None)
+            packed.write_manifest(self.stage, [self.arrays[i] for i in order], [self.counts[i] for i in order],
+                                  (SEGMENT, 3), "float32", "process_recordings")
 
 
 def remove_stale_staging(out: Path) -> list[Path]:
