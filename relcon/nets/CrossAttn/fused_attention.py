@@ -15,13 +15,13 @@ Where the time goes back:
   * The (B, T, S) maps (16 MB each at B = 64, T = S = 256) are computed ``chunk`` sequences at a
     time (2 MB: cache-sized, and below the allocator's mmap threshold, so they are not page-faulted
     in afresh for every temporary), and sparsemax, dropout and their backward passes run in place
-    on them: one (B, T, S) tensor (the returned weights) is allocated per call instead of about
-    a dozen.
+    on them: two (B, T, S) tensors (the returned weights and, in training, the dropout mask) are
+    allocated per call instead of about a dozen.
   * The products use the memory layouts in which MKL is fastest (the narrow Cq-wide operands as
     (Cq, S) rows).
-Dropout draws its mask exactly as ``F.dropout`` does on CPU (``bernoulli_(1 - p)`` then a
-division by 1 - p, the chunks in order), so with the same generator state both paths drop the
-same weights. Results agree up to float32 summation order (the folded ``out_proj``).
+Dropout draws its mask exactly as ``F.dropout`` does on CPU (one ``bernoulli_(1 - p)`` over the
+whole map, then a division by 1 - p), so with the same generator state both paths drop the same
+weights. Results agree up to float32 summation order (the folded ``out_proj``).
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ class SparsemaxAttention(torch.autograd.Function):
     weights (B, T, S)), with weights = dropout_p(sparsemax((q * scale) k_t)) and
     out_t = vp_t weights^T. Inputs of any strides.
 
-    Saved for backward: the scaled q (contiguous), k_t, vp_t, the weights, and per chunk the
-    sparsemax output and the dropout mask (as the readable composition saves them).
+    Saved for backward: the scaled q (contiguous), k_t, vp_t, the weights, the dropout mask and
+    per chunk the sparsemax output (as the readable composition saves them).
     """
 
     @staticmethod
@@ -76,30 +76,33 @@ class SparsemaxAttention(torch.autograd.Function):
         keys = k_t.shape[2]
         weights = q.new_empty(bs, length, keys)
         out_t = q.new_empty(bs, vp_t.shape[1], length)
-        probs, masks = [], []
-        # F.dropout multiplies by a Bernoulli(1 - p) mask divided by 1 - p, i.e. by 0 or by this
-        # float (the same division); multiplying by mask then by it gives the same products.
-        rescale = q.new_ones(1).div_(1 - p).item() if p > 0 else 1.0
+        probs = []
+        mask, rescale = None, 1.0
+        if p > 0:
+            # F.dropout's draws: one bernoulli_(1 - p) over the whole (B, T, S) map (drawn in one
+            # call because on some CPUs each call seeds its own parallel stream). F.dropout then
+            # multiplies by mask / (1 - p), i.e. by 0 or by this float (the same division):
+            # multiplying by the mask, then by it, gives the same products.
+            mask = q.new_empty(bs, length, keys).bernoulli_(1 - p)
+            rescale = q.new_ones(1).div_(1 - p).item()
         for start in range(0, bs, chunk):
             b = slice(start, start + chunk)
             prob = sparsemax_inplace_(torch.bmm(q[b], k_t[b]))  # (c, T, S)
-            if p > 0:
-                mask = torch.empty_like(prob).bernoulli_(1 - p)  # the draws F.dropout makes, in order
-                torch.mul(prob, mask, out=weights[b]).mul_(rescale)
-                masks.append(mask)
+            if mask is not None:
+                torch.mul(prob, mask[b], out=weights[b]).mul_(rescale)
             else:
                 weights[b].copy_(prob)
             probs.append(prob)
             torch.bmm(vp_t[b], weights[b].transpose(1, 2), out=out_t[b])
-        ctx.save_for_backward(q, k_t, vp_t, weights)
-        ctx.probs, ctx.masks, ctx.rescale, ctx.chunk, ctx.scale = probs, masks, rescale, chunk, scale
+        ctx.save_for_backward(q, k_t, vp_t, weights, mask)
+        ctx.probs, ctx.rescale, ctx.chunk, ctx.scale = probs, rescale, chunk, scale
         ctx.set_materialize_grads(False)
         return out_t, weights
 
     @staticmethod
     def backward(ctx, grad_out_t, grad_weights):
-        q, k_t, vp_t, weights = ctx.saved_tensors
-        probs, masks, chunk = ctx.probs, ctx.masks, ctx.chunk
+        q, k_t, vp_t, weights, mask = ctx.saved_tensors
+        probs, chunk = ctx.probs, ctx.chunk
         grad_q = torch.empty_like(q) if ctx.needs_input_grad[0] else None
         grad_k_t = torch.empty_like(k_t) if ctx.needs_input_grad[1] else None
         grad_vp_t = torch.empty_like(vp_t) if ctx.needs_input_grad[2] and grad_out_t is not None else None
@@ -116,8 +119,8 @@ class SparsemaxAttention(torch.autograd.Function):
                 grad = grad_weights[b].clone()
             else:
                 grad = torch.zeros_like(probs[i])
-            if masks:
-                grad.mul_(masks[i]).mul_(ctx.rescale)
+            if mask is not None:
+                grad.mul_(mask[b]).mul_(ctx.rescale)
             # Sparsemax's Jacobian-vector product in place, the operations of
             # SparsemaxFunction.backward: s * (g - sum(g * s) / |S|), s = 1[prob > 0] as 0/1 floats
             # (counting a boolean mask would first widen it to int64).
