@@ -8,12 +8,6 @@ from 2.39 to about 2.6 GB by the second step that way. A fixed threshold (``mall
 M_MMAP_THRESHOLD``) stops the drift; below it (the distance stage's 4 MB chunks) the heap is
 reused as before, so the speed is unchanged.
 
-Setting the threshold also switches off glibc's coupled trim threshold (normally twice the mmap
-threshold), leaving it at 128 KB: every temporary freed at the top of the heap was returned to
-the system and page-faulted back in by the next one (about 10,000 page faults per MotifDist
-training step). ``M_TRIM_THRESHOLD`` is set to the mmap threshold: at most that much free memory
-stays resident at the top of the heap.
-
 ``RELCON_MMAP_THRESHOLD`` (bytes) overrides the default of 8 MiB; 0 leaves glibc's behaviour.
 Elsewhere than Linux/glibc this does nothing.
 """
@@ -24,12 +18,11 @@ import os
 import sys
 
 DEFAULT_MMAP_THRESHOLD = 8 << 20
-_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers
-_M_MMAP_THRESHOLD = -3
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 
 
 def configure_allocator(threshold: int | None = None) -> bool:
-    """Fix glibc's mmap and trim thresholds (both ``threshold`` bytes) for this process; True if set."""
+    """Fix glibc's mmap threshold for this process; True if it was set."""
     if threshold is None:
         threshold = int(os.environ.get("RELCON_MMAP_THRESHOLD", DEFAULT_MMAP_THRESHOLD))
     if threshold <= 0 or not sys.platform.startswith("linux"):
@@ -38,4 +31,4 @@ def configure_allocator(threshold: int | None = None) -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold))) and bool(mallopt(_M_TRIM_THRESHOLD, int(threshold)))
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(threshold)))
