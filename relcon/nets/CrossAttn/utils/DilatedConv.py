@@ -68,9 +68,9 @@ class PartialConv1d(nn.Conv1d):
             taps = self._valid_taps(mask)
             update = torch.clamp(taps, 0, 1)
             ratio = self.in_channels * self.kernel_size[0] / (taps + 1e-8) * update
-        raw = super().forward(x)
-        bias = self.bias.view(1, -1, 1)
-        out = (raw - bias) * ratio + bias
+        # (conv(x) - bias) * ratio + bias, as one pass over the bias-free convolution.
+        raw = F.conv1d(x, self.weight, None, self.stride, self.padding, self.dilation, self.groups)
+        out = torch.addcmul(self.bias.view(1, -1, 1), raw, ratio)
         return out if update is None else out * update
 
     def channel_responses(self, x: torch.Tensor) -> torch.Tensor:
