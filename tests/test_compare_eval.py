@@ -81,6 +81,32 @@ def test_mlp_probe_chooses_its_regularisation_on_validation(tmp_path):
     assert "settings changed" in other.stale_reason()
 
 
+@pytest.mark.parametrize("patience", [1, 3])
+def test_mlp_probe_stops_on_the_validation_score_and_keeps_its_best_epoch(patience):
+    from relcon.eval.Classify.MLP_probe import macro_f1_score, mlp, train_mlp_early_stopping
+    rng = np.random.default_rng(0)
+    z_train, z_val = rng.standard_normal((60, 8)), rng.standard_normal((30, 8))
+    y_train, y_val = rng.integers(0, 3, 60), rng.integers(0, 3, 30)
+    history, weights = [], []
+
+    def score(outputs, y):  # records every epoch's validation macro-F1 and the net's weights then
+        history.append(macro_f1_score(outputs, y))
+        weights.append(net[0].weight.detach().clone())
+        return history[-1]
+
+    torch.manual_seed(0)
+    net = mlp(8, 16, 3)
+    best = train_mlp_early_stopping(net, torch.nn.functional.cross_entropy, z_train, y_train, z_val, y_val, 1e-2,
+                                    20, 40, patience, 0, "cpu", score_fn=score)
+    first_best = int(np.argmax(history)) + 1  # epochs count from 1; the first of equal scores
+    assert best == first_best
+    assert len(history) == 40 or len(history) == first_best + patience  # stopped `patience` epochs after it
+    torch.testing.assert_close(net[0].weight, weights[best - 1], rtol=0, atol=0)  # its weights restored
+    # the default protocol stops on macro-F1 with 20 epochs of patience; the reference keeps scikit-learn's 5
+    from relcon.eval.Classify.MLP_probe import PATIENCE
+    assert PATIENCE == {"subject": 20, "reference": 5}
+
+
 # ----------------------------------------------------------------------------- the table
 TEMPLATE = '''
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
