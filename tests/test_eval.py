@@ -183,6 +183,36 @@ def run_tiny_evaluations(tmp_path, config, refit=False):
     return run_evaluations(run, "tiny", config, "cpu", EncoderRun(run, "tiny", config), refit=refit)
 
 
+@pytest.mark.parametrize("folder_name,model_file", [("Classify", "MLP_finetune"), ("Regress", "MLP_finetune")])
+def test_a_fresh_fine_tuning_is_tested_with_its_best_epoch_as_a_reused_one_is(tmp_path, monkeypatch, folder_name,
+                                                                              model_file):
+    from relcon.eval.Classify.MLP_finetune import FinetuneTrainer
+
+    regression = folder_name == "Regress"
+    folder = write_folds(tmp_path / "data", n_folds=1, y_dtype=np.float32 if regression else np.int64)
+    schedule = iter([1.0, 0.1, 5.0])  # validation losses of epochs 0, 1, 2: epoch 1 is the best, not the last
+    real = FinetuneTrainer.run_one_epoch
+
+    def run_one_epoch(self, loader, train, *args, **kwargs):
+        loss = real(self, loader, train, *args, **kwargs)
+        return loss if train else next(schedule)
+
+    monkeypatch.setattr(FinetuneTrainer, "run_one_epoch", run_one_epoch)
+    params = {"embed_dim": 16, "mlp_dim": 16} if regression else {"embed_dim": 16, "mlp_dim": 16, "class_num": 3}
+    ev = Base_EvalConfig(model_folder=folder_name, model_file=model_file, name="t", cv_splits=1, epochs=3,
+                         batch_size=8, data_config=SupervisedDataConfig(data_folder=str(folder)), evalnetparams=params)
+    data = load_fold(folder, 0, in_channels=3)
+    fresh = model_module(ev).Model(ev, encoder(), tmp_path / "run", "cpu", {"init": "random"})
+    fresh.fit(data["train"], data["val"])
+    reused = model_module(ev).Model(ev, encoder(), tmp_path / "run", "cpu", {"init": "random"})
+    reused.load()
+    from relcon.runs import checkpoint_path, load_checkpoint
+    assert load_checkpoint(checkpoint_path(fresh.trainer.run_dir, "best"))["epoch"] == 1
+    np.testing.assert_array_equal(fresh.predict(data["test"].X), reused.predict(data["test"].X))
+    for a, b in zip(fresh.trainer.net.state_dict().values(), reused.trainer.net.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_rerun_reuses_fitted_models(tmp_path, monkeypatch):
     folder = write_folds(tmp_path / "data")
     config = _tiny_pretrained_run(tmp_path, monkeypatch, [make_eval("linear_probe", folder),

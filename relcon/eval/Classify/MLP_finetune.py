@@ -103,6 +103,8 @@ class Model(Base_EvalClass):
         self.trainer.train_data, self.trainer.train_labels = train.X, self.target(train.y)
         self.trainer.val_data, self.trainer.val_labels = val.X, self.target(val.y)
         self.trainer.fit()
+        # Tested as when the fit is reused: the best validation epoch's weights, not the last's.
+        self.trainer.load("best")
 
     def load(self) -> None:
         self.trainer = self.make_trainer()
