@@ -152,6 +152,24 @@ def test_invalid_precision_one_line_error():
         autocast("fp16", "cpu")
 
 
+def test_slow_cpu_warning_once(monkeypatch):
+    import warnings
+
+    from relcon.utils import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(precision, "_warned_slow_cpu", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with autocast("bf16", "cpu"):
+                pass
+        with autocast("fp32", "cpu"):
+            pass
+    slow = [w for w in caught if "without native bfloat16" in str(w.message)]
+    assert len(slow) == 1
+
+
 def test_old_checkpoint_config_loads_with_fp32():
     from relcon.config import config_from_dict, config_to_dict
     from relcon.runs import load_checkpoint, resume_differences
