@@ -2,6 +2,7 @@
 """The offline demo in float32 and in bfloat16 mixed precision, side by side.
 
     python benchmarks/compare_precision.py [--out /tmp/relcon-precision] [--config demo] [--markdown PATH]
+                                           [--report-only]
 
 Runs ``python run_exp.py --config demo`` twice, one after the other, each in a fresh output
 root (``RELCON_OUT=OUT/fp32`` and ``OUT/bf16``; the second with ``--precision bf16``), and prints
@@ -10,7 +11,9 @@ markdown: the per-epoch losses of both stages (each run's ``metrics.csv``), the 
 stage (training from ``metrics.csv``'s per-epoch seconds, evaluations as the rest of the run),
 with the share of the CPUs other processes used during each run (``/proc/stat``), since times
 on a shared machine depend on it. The demo's data are created before either run is timed.
-Takes about twice the demo's time (3-4 min each on a 2-core CPU).
+Takes about twice the demo's time (3-4 min each on an idle 2-core CPU). ``--report-only``
+prints the markdown from the runs already in OUT (also unfinished ones: what their
+``metrics.csv`` and ``results.json`` hold so far) without running anything.
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ def run_demo(config_name: str, precision: str, out_root: Path) -> dict:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    if not (run_dir / "metrics.csv").exists():
+        return []
     with open(run_dir / "metrics.csv", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
@@ -74,7 +79,7 @@ def loss_table(stage: str, runs: dict) -> str:
     rows = {p: read_metrics(r) for p, r in runs.items()}
     lines = [f"**{stage}** (per-epoch mean loss)", "",
              "| epoch | train fp32 | train bf16 | val fp32 | val bf16 |", "|---|---|---|---|---|"]
-    for i in range(max(len(v) for v in rows.values())):
+    for i in range(max([len(v) for v in rows.values()] + [0])):
         cell = {p: (rows[p][i] if i < len(rows[p]) else {}) for p in rows}
         lines.append(f"| {i} | {fmt(cell['fp32'].get('train_loss'))} | {fmt(cell['bf16'].get('train_loss'))} | "
                      f"{fmt(cell['fp32'].get('val_loss'))} | {fmt(cell['bf16'].get('val_loss'))} |")
@@ -84,8 +89,10 @@ def loss_table(stage: str, runs: dict) -> str:
 def results_table(results: dict) -> str:
     from relcon.eval.metrics import PRETTY
 
-    records = {p: {r["label"]: r for r in json.loads(Path(f).read_text())["evaluations"] if r.get("status") == "done"}
-               for p, f in results.items()}
+    records = {p: ({r["label"]: r for r in json.loads(Path(f).read_text())["evaluations"] if r.get("status") == "done"}
+                   if Path(f).exists() else {}) for p, f in results.items()}
+    if not records["fp32"] or not records["bf16"]:
+        return "(no results.json yet for " + " and ".join(p for p in records if not records[p]) + ": run unfinished)"
     lines = ["| evaluation | metric | fp32 | bf16 | bf16 - fp32 |", "|---|---|---|---|---|"]
     for label, rec in records["fp32"].items():
         other = records["bf16"].get(label)
@@ -107,15 +114,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="/tmp/relcon-precision", help="output roots OUT/fp32 and OUT/bf16")
     p.add_argument("--config", default="demo", help="a RelCon config with one MotifDist prerequisite (default demo)")
     p.add_argument("--markdown", default=None, help="also write the markdown to this file")
+    p.add_argument("--report-only", action="store_true", help="only print the markdown of the runs already in OUT")
     args = p.parse_args(argv)
     from relcon.experiments import registry
 
     config = registry.get_config(args.config)
     (distance_name,) = config.prerequisites()
-    prepare_data(args.config)
     out = Path(args.out)
     info = {}
-    for precision in PRECISIONS:
+    if args.report_only:
+        saved = out / "compare_precision.json"
+        info = json.loads(saved.read_text())["runs"] if saved.exists() else {}
+    else:
+        prepare_data(args.config)
+    for precision in PRECISIONS if not args.report_only else ():
         root = out / precision
         if root.exists() and any(root.iterdir()):
             raise SystemExit(f"{root} is not empty; remove it or give another --out")
@@ -137,20 +149,22 @@ def main(argv=None) -> int:
     stages = {}
     for p, r in runs.items():
         md, enc = seconds(r["distance"]), seconds(r["encoder"])
-        stages[p] = {"stage 1 training (MotifDist)": md, "stage 2 training (RelCon)": enc,
-                     "evaluations and the rest": info[p]["wall_s"] - md - enc, "whole run": info[p]["wall_s"]}
-    for stage in stages["fp32"]:
-        a, b = stages["fp32"][stage], stages["bf16"][stage]
+        wall = info.get(p, {}).get("wall_s", float("nan"))
+        stages[p] = {f"stage 1 training (MotifDist, {len(read_metrics(r['distance']))} epochs)": md,
+                     f"stage 2 training (RelCon, {len(read_metrics(r['encoder']))} epochs)": enc,
+                     "evaluations and the rest": wall - md - enc, "whole run": wall}
+    for (stage, a), b in zip(stages["fp32"].items(), stages["bf16"].values()):
         lines.append(f"| {stage} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
     parts += ["**Wall time**", ""] + lines + [""]
     parts += ["Load during each run (share of the CPUs other processes used; 1-min load average before/after): "
-              + "; ".join(f"{p} {i['load'].get('others_cpu_share', '?')} ({i['load']['loadavg_1min_before']} / "
-                          f"{i['load']['loadavg_1min_after']})" for p, i in info.items())]
+              + ("; ".join(f"{p} {i['load'].get('others_cpu_share', '?')} ({i['load']['loadavg_1min_before']} / "
+                           f"{i['load']['loadavg_1min_after']})" for p, i in info.items()) or "not recorded")]
     text = "\n".join(parts) + "\n"
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
-    (out / "compare_precision.json").write_text(json.dumps({"runs": info, "stages": stages}, indent=2))
+    if not args.report_only:
+        (out / "compare_precision.json").write_text(json.dumps({"runs": info, "stages": stages}, indent=2))
     return 0
 
 
