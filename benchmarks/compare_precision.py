@@ -91,17 +91,18 @@ def results_table(results: dict) -> str:
 
     records = {p: ({r["label"]: r for r in json.loads(Path(f).read_text())["evaluations"] if r.get("status") == "done"}
                    if Path(f).exists() else {}) for p, f in results.items()}
-    if not records["fp32"] or not records["bf16"]:
-        return "(no results.json yet for " + " and ".join(p for p in records if not records[p]) + ": run unfinished)"
+    if not records["fp32"]:
+        return "(no results.json yet for fp32: run unfinished)"
     lines = ["| evaluation | metric | fp32 | bf16 | bf16 - fp32 |", "|---|---|---|---|---|"]
     for label, rec in records["fp32"].items():
-        other = records["bf16"].get(label)
+        other = records["bf16"].get(label)  # None: the bf16 run has not reached it (unfinished)
         for metric in ("macro_f1", "kappa", "mae", "pearson_r"):
-            if metric not in rec["mean"] or other is None:
+            if metric not in rec["mean"]:
                 continue
-            a, b = rec["mean"][metric], other["mean"][metric]
-            lines.append(f"| {label} | {PRETTY.get(metric, metric)} | {a:.3f} ± {rec['std'][metric]:.3f} | "
-                         f"{b:.3f} ± {other['std'][metric]:.3f} | {b - a:+.3f} |")
+            a = rec["mean"][metric]
+            low = (f"{other['mean'][metric]:.3f} ± {other['std'][metric]:.3f} | {other['mean'][metric] - a:+.3f}"
+                   if other is not None else "- | -")
+            lines.append(f"| {label} | {PRETTY.get(metric, metric)} | {a:.3f} ± {rec['std'][metric]:.3f} | {low} |")
     return "\n".join(lines)
 
 
