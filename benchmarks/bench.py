@@ -3,6 +3,7 @@
 
     python benchmarks/bench.py [--device cpu|cuda] [--only relcon_step,distance,motifdist_step,loader]
                                [--repeats 3] [--warmup 1] [--simple] [--json PATH] [--threads N]
+                               [--precision fp32|bf16|fp32,bf16]
 
 * ``relcon_step``: one training step of config ``25_3_8_relcon`` (batch 64, K = 20
   within-user candidates, ResNet1D encoder, frozen ``25_3_8_motifdist`` distance with the
@@ -16,6 +17,11 @@
 * ``loader``: samples/s of the RelCon loader (K = 20, batch 64) on the reference dummy dataset
   (32 subjects x 2 hours x 25 segments of (256, 3) noise), both layouts, 0 and 2 workers,
   plus a 16x larger packed set to show the per-sample cost does not grow with the dataset.
+
+``--precision`` (relcon_step, distance, motifdist_step): "fp32" (default), "bf16" (the forward
+passes under bfloat16 autocast, as ``precision="bf16"`` trains: ``relcon/utils/precision.py``)
+or "fp32,bf16": both in the same process, their runs interleaved (fp32, bf16, fp32, ...) so
+that both see the same load; results then sit under ``<benchmark>.<precision>.``.
 
 Each benchmark runs in a fresh process, so its peak memory is its own: the process's peak
 resident set (``ru_maxrss``) on CPU, ``torch.cuda.max_memory_allocated`` on CUDA. Times are
@@ -134,6 +140,26 @@ def timed_runs(fn, warmup: int, repeats: int) -> list:
     return [fn() for _ in range(repeats)]
 
 
+def interleaved_runs(fns: dict, warmup: int, repeats: int) -> dict:
+    """``{key: timed_runs of fns[key]}`` with the functions' runs interleaved (each warm-up and
+    each repeat runs every function once, in order), so all see the same machine load."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    runs = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            runs[key].append(fn())
+    return runs
+
+
+def by_precision(args, results: dict) -> dict:
+    """One precision: its results as they are (plus ``precision``); several: under their names."""
+    if len(args.precision) == 1:
+        return results[args.precision[0]] | {"precision": args.precision[0]}
+    return results | {"precision": list(args.precision)}
+
+
 def summarise(runs: list) -> dict:
     keys = runs[0].keys()
     return {k: round(median([r[k] for r in runs]), 4) for k in keys} | {"runs": runs}
@@ -167,47 +193,62 @@ def noise_batch(bs: int, k: int, device, seed: int = 0) -> dict:
 
 
 def bench_relcon_step(args, device) -> dict:
-    import torch
-
     from relcon.models.RelCon.RelCon_Model import Model
 
-    out = {}
+    out = {p: {} for p in args.precision}
     for attention in args.step_attention:
-        config, md_config = reference_configs()
-        config.channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
-        model = Model(config, motifdist_net=distance_net(md_config, attention, device),
-                      run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
-        model.configure_optimizer()
-        model.net.train()
-        batch = noise_batch(args.batch_size, args.cands, device)
-
-        def step():
-            sync(device)
-            t0 = time.perf_counter()
-            anchors, cands = model.batch_signals(batch)
-            order = model.candidate_order(anchors, cands)
-            sync(device)
-            t1 = time.perf_counter()
-            loss = model.loss_from_order(anchors, cands, order)
-            sync(device)
-            t2 = time.perf_counter()
-            model.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            sync(device)
-            t3 = time.perf_counter()
-            model.optimizer.step()
-            sync(device)
-            t4 = time.perf_counter()
-            assert torch.isfinite(loss)
-            return {"distance_s": t1 - t0, "encoder_forward_s": t2 - t1, "backward_s": t3 - t2,
-                    "optimizer_s": t4 - t3, "total_s": t4 - t0}
-
+        steps = {}
+        for precision in args.precision:
+            steps[precision] = relcon_step_fn(args, device, attention, precision, Model)
         with LoadMeter() as load:
-            runs = timed_runs(step, args.warmup, args.repeats)
-        out[attention] = summarise(runs) | {"load": load.result}
-        del model
-    out.update(peak_gb(device))
-    return out
+            runs = interleaved_runs(steps, args.warmup, args.repeats)
+        for precision in args.precision:
+            out[precision][attention] = summarise(runs[precision]) | {"load": load.result}
+        del steps
+    for precision in args.precision:
+        out[precision].update(peak_gb(device))
+    return by_precision(args, out)
+
+
+def relcon_step_fn(args, device, attention, precision, Model):
+    """One timed training step of the reference RelCon config in ``precision`` (a fresh model,
+    seeded, so every precision starts from the same weights)."""
+    import torch
+
+    config, md_config = reference_configs()
+    config.channels_last = {"auto": None, "on": True, "off": False}[args.channels_last]
+    config.precision = precision
+    torch.manual_seed(0)
+    model = Model(config, motifdist_net=distance_net(md_config, attention, device),
+                  run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
+    model.configure_optimizer()
+    model.net.train()
+    batch = noise_batch(args.batch_size, args.cands, device)
+
+    def step():
+        sync(device)
+        t0 = time.perf_counter()
+        anchors, cands = model.batch_signals(batch)
+        with model.autocast():  # as the training loop runs compute_loss
+            order = model.candidate_order(anchors, cands)
+        sync(device)
+        t1 = time.perf_counter()
+        with model.autocast():
+            loss = model.loss_from_order(anchors, cands, order)
+        sync(device)
+        t2 = time.perf_counter()
+        model.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        sync(device)
+        t3 = time.perf_counter()
+        model.optimizer.step()
+        sync(device)
+        t4 = time.perf_counter()
+        assert torch.isfinite(loss)
+        return {"distance_s": t1 - t0, "encoder_forward_s": t2 - t1, "backward_s": t3 - t2,
+                "optimizer_s": t4 - t3, "total_s": t4 - t0}
+
+    return step
 
 
 def bench_distance(args, device) -> dict:
@@ -215,27 +256,42 @@ def bench_distance(args, device) -> dict:
 
     from relcon.models.RelCon.RelCon_Model import compute_candidate_distances
     from relcon.testing import pairwise_candidate_distances
+    from relcon.utils.precision import autocast
 
     config, md_config = reference_configs()
     batch = noise_batch(args.batch_size, args.cands, device, seed=1)
     anchors, cands = batch["signal"].to(device), batch["withinuser_cand_signals"].to(device)
     pairs = (args.batch_size - 1 + args.cands) * args.batch_size
-    out = {"pairs": pairs, "chunk": config.distance_chunk}
+    results = {p: {"pairs": pairs, "chunk": config.distance_chunk} for p in args.precision}
     for attention in ("sparsemax", "softmax"):
         net = distance_net(md_config, attention, device)
 
-        def run():
-            sync(device)
-            t0 = time.perf_counter()
-            compute_candidate_distances(net, anchors, cands, chunk=config.distance_chunk)
-            sync(device)
-            return {"seconds": time.perf_counter() - t0}
+        def timed(precision):
+            def run():
+                sync(device)
+                t0 = time.perf_counter()
+                with autocast(precision, device):
+                    compute_candidate_distances(net, anchors, cands, chunk=config.distance_chunk)
+                sync(device)
+                return {"seconds": time.perf_counter() - t0}
+            return run
 
         with LoadMeter() as load:
-            runs = timed_runs(run, args.warmup, args.repeats)
-        res = summarise(runs)
-        res["pairs_per_s"] = round(pairs / res["seconds"], 1)
-        res["load"] = load.result
+            runs = interleaved_runs({p: timed(p) for p in args.precision}, args.warmup, args.repeats)
+        for precision in args.precision:
+            res = summarise(runs[precision])
+            res["pairs_per_s"] = round(pairs / res["seconds"], 1)
+            res["load"] = load.result
+            results[precision][attention] = res
+        if precision != "fp32":
+            with torch.no_grad():
+                exact = compute_candidate_distances(net, anchors, cands, chunk=config.distance_chunk)
+                with autocast(precision, device):
+                    low = compute_candidate_distances(net, anchors, cands, chunk=config.distance_chunk)
+            res["max_rel_diff_vs_fp32"] = float(((low - exact).abs() / exact.abs()).max())
+            # how many candidate orders the rounding changed (the loss depends on the order only)
+            res["orders_changed_share"] = float((low.argsort(0) != exact.argsort(0)).any(0).float().mean())
+        res = results[args.precision[0]][attention]
         if args.simple:
             with LoadMeter() as load:
                 t0 = time.perf_counter()
@@ -246,9 +302,9 @@ def bench_distance(args, device) -> dict:
             res["simple"] = {"seconds": round(simple_s, 3), "pairs_per_s": round(pairs / simple_s, 1),
                              "max_rel_diff": float(((fast - slow).abs() / slow.abs()).max()),
                              "speedup": round(simple_s / res["seconds"], 2), "load": load.result}
-        out[attention] = res
-    out.update(peak_gb(device))
-    return out
+    for precision in args.precision:
+        results[precision].update(peak_gb(device))
+    return by_precision(args, results)
 
 
 def bench_motifdist_step(args, device) -> dict:
@@ -258,29 +314,36 @@ def bench_motifdist_step(args, device) -> dict:
     from relcon.models.MotifDist.augmentations import augment
     from relcon.models.MotifDist.MotifDist_Model import Model
 
-    _, config = reference_configs()
-    torch.manual_seed(0)
-    model = Model(config, run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
-    model.configure_optimizer()
     rng = np.random.default_rng(0)
+    _, config = reference_configs()
     signal = rng.standard_normal((config.batch_size, 256, 3)).astype(np.float32)
     aug = np.stack([augment(s, rng) for s in signal]).astype(np.float32)
     batch = {"signal": torch.from_numpy(signal), "aug_signal": torch.from_numpy(aug)}
-    model.net.train()
 
-    def step():
-        sync(device)
-        t0 = time.perf_counter()
-        loss = model.compute_loss(batch, True)
-        model.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        model.optimizer.step()
-        sync(device)
-        return {"total_s": time.perf_counter() - t0}
+    def make_step(precision):
+        _, config = reference_configs()
+        config.precision = precision
+        torch.manual_seed(0)
+        model = Model(config, run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
+        model.configure_optimizer()
+        model.net.train()
+
+        def step():
+            sync(device)
+            t0 = time.perf_counter()
+            with model.autocast():  # as the training loop runs compute_loss
+                loss = model.compute_loss(batch, True)
+            model.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            model.optimizer.step()
+            sync(device)
+            return {"total_s": time.perf_counter() - t0}
+        return step
 
     with LoadMeter() as load:
-        runs = timed_runs(step, args.warmup, max(args.repeats, 5))
-    return summarise(runs) | {"load": load.result, "batch_size": config.batch_size} | peak_gb(device)
+        runs = interleaved_runs({p: make_step(p) for p in args.precision}, args.warmup, max(args.repeats, 5))
+    return by_precision(args, {p: summarise(runs[p]) | {"load": load.result, "batch_size": config.batch_size}
+                               | peak_gb(device) for p in args.precision})
 
 
 def _age_tree(root: Path) -> None:
@@ -357,7 +420,20 @@ def bench_loader(args, device) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 def flatten(results: dict) -> dict:
-    """Flat ``bench.path.key -> value`` view of the headline numbers (for the table and targets)."""
+    """Flat ``bench.path.key -> value`` view of the headline numbers (for the table and targets);
+    a benchmark run in several precisions gives ``bench.<precision>.path.key``."""
+    flat = {}
+    for name, result in results.items():
+        if isinstance(result.get("precision"), list):
+            for precision in result["precision"]:
+                for key, value in flatten_one({name: result[precision]}).items():
+                    flat[key.replace(f"{name}.", f"{name}.{precision}.", 1)] = value
+        else:
+            flat.update(flatten_one({name: result}))
+    return flat
+
+
+def flatten_one(results: dict) -> dict:
     flat = {}
     step = results.get("relcon_step", {})
     for attention in ("sparsemax", "softmax"):
@@ -373,6 +449,9 @@ def flatten(results: dict) -> dict:
     for attention in ("sparsemax", "softmax"):
         if attention in dist:
             flat[f"distance.{attention}.pairs_per_s"] = dist[attention]["pairs_per_s"]
+            if "max_rel_diff_vs_fp32" in dist[attention]:
+                flat[f"distance.{attention}.max_rel_diff_vs_fp32"] = dist[attention]["max_rel_diff_vs_fp32"]
+                flat[f"distance.{attention}.orders_changed_share"] = dist[attention]["orders_changed_share"]
             if "simple" in dist[attention]:
                 flat[f"distance.{attention}.simple_pairs_per_s"] = dist[attention]["simple"]["pairs_per_s"]
                 flat[f"distance.{attention}.max_rel_diff_vs_simple"] = dist[attention]["simple"]["max_rel_diff"]
@@ -393,7 +472,7 @@ def table(flat: dict, reference: dict, targets: dict) -> str:
     rows = [("metric", "ours", "reference", "ratio", "target", "met")]
     for key, value in flat.items():
         ref = reference.get(key)
-        if key.endswith("max_rel_diff_vs_simple"):
+        if key.endswith(("max_rel_diff_vs_simple", "max_rel_diff_vs_fp32", "orders_changed_share")):
             rows.append((key, f"{value:.1e}", "", "", "", ""))
             continue
         ratio = ""
@@ -467,11 +546,18 @@ def main(argv=None) -> int:
                         "is fastest on idle cores but collapses when other processes share them (10-20x slower "
                         "elementwise ops measured on a busy 2-core machine); an OMP_WAIT_POLICY already in the "
                         "environment wins")
+    p.add_argument("--precision", default="fp32",
+                   help="fp32 (default), bf16 (bfloat16 autocast) or fp32,bf16 (both, interleaved in one process) "
+                        "for relcon_step, distance and motifdist_step")
     p.add_argument("--json", default=None, help="output file (default benchmarks/out/bench-<device>.json)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.step_attention = [a for a in args.step_attention.split(",") if a]
+    args.precision = [x for x in args.precision.split(",") if x]
+    bad = [x for x in args.precision if x not in ("fp32", "bf16")] or ([] if args.precision else ["(empty)"])
+    if bad:
+        p.error(f"--precision {','.join(bad)}: expected fp32, bf16 or fp32,bf16")
 
     if args.child:
         result = run_child(args.child, args)
@@ -486,7 +572,7 @@ def main(argv=None) -> int:
     passthrough = ["--device", args.device, "--repeats", str(args.repeats), "--warmup", str(args.warmup),
                    "--batch-size", str(args.batch_size), "--cands", str(args.cands),
                    "--step-attention", ",".join(args.step_attention), "--threads", str(args.threads),
-                   "--channels-last", args.channels_last]
+                   "--channels-last", args.channels_last, "--precision", ",".join(args.precision)]
     passthrough += ["--simple"] if args.simple else []
     for name in names:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
@@ -519,8 +605,14 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(report, indent=2))
     print()
     print(table(flat, REFERENCE_CPU if on_cpu else {}, TARGETS_CPU if on_cpu else {}))
-    loads = {name: r.get("load") or next((v["load"] for v in r.values() if isinstance(v, dict) and "load" in v), None)
-             for name, r in results.items() if isinstance(r, dict)}
+    def find_load(r):  # the first "load" entry, at any depth (per attention, per precision)
+        if not isinstance(r, dict):
+            return None
+        if isinstance(r.get("load"), dict):
+            return r["load"]
+        return next((found for v in r.values() if (found := find_load(v))), None)
+
+    loads = {name: find_load(r) for name, r in results.items() if isinstance(r, dict)}
     print("\nCPU share used by other processes during each benchmark:",
           ", ".join(f"{n} {l.get('others_cpu_share', '?')}" for n, l in loads.items() if l))
     print(f"JSON: {out}")

@@ -38,7 +38,9 @@ CHECKPOINT_GLOB = "checkpoint_*.pkl"
 RESUMABLE_FIELDS = {"epochs", "save_epochfreq", "save_stepfreq", "num_workers", "num_threads", "description",
                     "eval_configs", "pretrained_from",
                     # how, not what, is computed (results equal up to float rounding):
-                    "channels_last", "distance_chunk"}
+                    "channels_last", "distance_chunk",
+                    # a run-time numeric setting (fp32 / bf16): a resume may switch it, and logs it
+                    "precision"}
 
 
 class CheckpointError(ValueError):

@@ -128,7 +128,7 @@ def _set_training(encoder, mode: bool) -> None:
 
 
 def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WINDOW_S, return_times: bool = False,
-          progress: bool = True, units: str = "auto"):
+          progress: bool = True, units: str = "auto", precision: str = "fp32"):
     """Embed a recording ``(T, 3)`` or windows ``(N, T, 3)`` (acceleration in g at ``fs`` Hz).
 
     Args:
@@ -142,15 +142,21 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
         progress: show a progress bar.
         units: "auto" (recognise g, m/s² or mg from the median magnitude; convert with a warning),
             "check" (refuse anything but g, naming the factor), or "g", "m/s2", "mg" (forced).
+        precision: "fp32" (default) or "bf16": the encoder's forward pass under bfloat16
+            autocast (``relcon/utils/precision.py``); the embeddings are float32 either way and
+            differ from fp32's by bfloat16 rounding (about 1% of their scale).
 
     Warns (UserWarning) when ``fs`` is below 20 Hz, and when ``units="auto"`` converted.
     Raises ``ValueError`` for bad shapes, non-finite values, ambiguous units (naming the median
-    magnitude found), a recording shorter than one window.
+    magnitude found), a recording shorter than one window, an unknown precision.
     Returns ``(N, D)`` float32 embeddings (and ``(N,)`` start times with ``return_times``).
     The encoder runs in eval mode without gradients; its previous mode is restored after.
     """
     import torch
 
+    from relcon.utils.precision import autocast, check_precision
+
+    check_precision(precision)
     fs = check_fs(fs)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
@@ -201,7 +207,7 @@ def embed(signals, encoder, fs=FS, batch_size: int = 256, device=None, hop_s=WIN
     _set_training(encoder, False)
     out = []
     try:
-        with torch.no_grad(), progress_bar(total=len(windows), desc="embedding", unit="window",
+        with torch.no_grad(), autocast(precision, device), progress_bar(total=len(windows), desc="embedding", unit="window",
                                            disable=not progress) as bar:
             for start in range(0, len(windows), batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(windows[start:start + batch_size], dtype=np.float32))

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=2.56, help="seconds between window starts (default 2.56: no overlap)")
     p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass (default 256)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="fp32 (default) or bf16: the encoder under bfloat16 autocast; embeddings are float32 either way")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -101,7 +103,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = embed(signals, encoder, fs=fs, batch_size=args.batch_size, hop_s=args.hop,
-                           return_times=recording, progress=not args.quiet, units=args.units)
+                           return_times=recording, progress=not args.quiet, units=args.units,
+                           precision=args.precision)
         for w in caught:
             print(f"warning: {str(w.message).replace('signals:', f'{args.input}:', 1)}", file=sys.stderr)
         embeddings, times = result if recording else (result, None)

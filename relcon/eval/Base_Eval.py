@@ -77,9 +77,10 @@ state_fingerprint = state_digest  # the name this module exported before relcon/
 
 
 def extract_features(encoder: torch.nn.Module, X: np.ndarray, batch_size: int = 256, device=None,
-                     desc: str = "features") -> np.ndarray:
-    """Frozen-encoder features: eval mode, no gradients, in batches. X (N, C, T) -> (N, D) float32."""
-    return batched_inference(encoder, X, batch_size=batch_size, device=device, desc=desc)
+                     desc: str = "features", precision: str = "fp32") -> np.ndarray:
+    """Frozen-encoder features: eval mode, no gradients, in batches, the forward pass in
+    ``precision`` ("fp32" or "bf16"). X (N, C, T) -> (N, D) float32."""
+    return batched_inference(encoder, X, batch_size=batch_size, device=device, desc=desc, precision=precision)
 
 
 class Base_EvalClass:
@@ -124,6 +125,8 @@ class Base_EvalClass:
         c = self.config
         settings = {"model": f"{c.model_folder}/{c.model_file}", "evalnetparams": c.evalnetparams,
                     "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "seed": c.seed}
+        if c.precision != "fp32":  # absent for fp32, so that fits stored before the option stay valid
+            settings["precision"] = c.precision
         return json.loads(json.dumps(settings, sort_keys=True, default=str))  # plain, comparable after a load
 
     @staticmethod
@@ -149,7 +152,7 @@ class Base_EvalClass:
         if state.get("encoder_source") != self.encoder_source:
             return "the encoder changed"
         if state.get("fit_settings") != self.fit_settings():
-            return "the evaluation settings changed (model, evalnetparams, epochs, lr, batch_size or seed)"
+            return "the evaluation settings changed (model, evalnetparams, epochs, lr, batch_size, seed or precision)"
         if not self.frozen_encoder:  # trained through the shared trainer: a killed run is not a fit
             if training_state(self.run_dir, self.config.epochs) != "finished":
                 return "its training did not finish"
@@ -179,4 +182,4 @@ class Base_EvalClass:
 
     def features(self, X: np.ndarray, desc: str = "features") -> np.ndarray:
         return extract_features(self.encoder, X, batch_size=max(self.config.batch_size, 256), device=self.device,
-                                desc=desc)
+                                desc=desc, precision=self.config.precision)

@@ -30,6 +30,7 @@ from relcon.utils import distributed
 from relcon.utils.imports import import_model
 from relcon.utils.memory import configure_allocator
 from relcon.utils.paths import cli_path, out_dir, resolve_path
+from relcon.utils.precision import PRECISIONS, check_precision
 from relcon.utils.utils import count_parameters, select_device, set_seed
 from relcon.utils.utils import printlog as _printlog
 
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_epoch", default=None,
                    help="pre-trained checkpoint to evaluate (best, latest or an epoch); default: each "
                         "evaluation config's pretrain_epoch")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="fp32 or bf16 (bfloat16 autocast) for training, the frozen distance and the evaluations of "
+                        "this config and the prerequisites it trains (default: the config's precision, fp32)")
     return p
 
 
@@ -79,6 +83,7 @@ class RunOptions:
     eval_epoch: str | None = None  # pre-trained checkpoint to evaluate (default: each evaluation's)
     data: str | None = None  # pre-training data folder for the config and its prerequisites
     name: str | None = None  # run folder name of the config (default: see run_name)
+    precision: str | None = None  # "fp32" / "bf16" for the config, its prerequisites and evaluations
 
     def run_name(self, config_name: str) -> str:
         """Folder name of the run of the invoked config: ``--name``, else ``CONFIG-DIRNAME`` with
@@ -93,8 +98,9 @@ class RunOptions:
         return f"{run}__{prerequisite}" if (self.name or self.data) else prerequisite
 
     def for_prerequisite(self) -> "RunOptions":
-        """What a prerequisite trained in this invocation inherits: resuming and the data folder."""
-        return RunOptions(resume_on=self.resume_on, data=self.data)
+        """What a prerequisite trained in this invocation inherits: resuming, the data folder and
+        the precision."""
+        return RunOptions(resume_on=self.resume_on, data=self.data, precision=self.precision)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunOptions":
@@ -138,11 +144,25 @@ def check_same_data(name: str, config, prerequisite: str, pre_config, options: "
                        f"(the prerequisite is then trained on it too, in its own run folder)")
 
 
-def prepare(name: str, overrides=(), registry_dict=None, data: str | None = None):
-    """Config ``name`` with overrides (and ``--data``) applied, checked; its thread count set."""
+def apply_precision(config, precision: str | None):
+    """Set ``precision`` (``--precision``; None: keep the config's) on ``config`` and its evaluation
+    configs, then check every one (ValueError naming a bad value, also one set by ``--set``)."""
+    for target in [config] + list(getattr(config, "eval_configs", [])):
+        if not hasattr(target, "precision"):
+            continue
+        if precision is not None:
+            target.precision = precision
+        check_precision(target.precision)
+    return config
+
+
+def prepare(name: str, overrides=(), registry_dict=None, data: str | None = None, precision: str | None = None):
+    """Config ``name`` with overrides (and ``--data``, ``--precision``) applied, checked; its
+    thread count set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
     apply_data(config, data)
+    apply_precision(config, precision)
     check_eval_folders(name, config)
     if config.num_threads and config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
@@ -198,7 +218,7 @@ def train_prerequisites(name: str, run: str, config, options: RunOptions, device
     ``{prerequisite config name: (its run folder, its config)}``."""
     dirs = {}
     for prerequisite in config.prerequisites():
-        pre_config = prepare(prerequisite, data=options.data)
+        pre_config = prepare(prerequisite, data=options.data, precision=options.precision)
         pre_run = options.prerequisite_name(run, prerequisite)
         pre_dir = out_dir(pre_run)
         dirs[prerequisite] = (pre_dir, pre_config)
@@ -232,7 +252,7 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
         # An evaluation-only config: the encoder is another run's, trained first if missing.
         if source == name:
             raise RunError(f"config {name}: pretrained_from names the config itself")
-        source_config = prepare(source, data=options.data)
+        source_config = prepare(source, data=options.data, precision=options.precision)
         source_run = options.prerequisite_name(run, source)
         if options.eval_only or training_state(out_dir(source_run), source_config.epochs) == "finished":
             return out_dir(source_run)
@@ -284,7 +304,8 @@ def run_config(name: str, config, options: RunOptions, device) -> Path:
     log_dir = out_dir(run)
     encoder_dir = train(name, config, options, device, log_dir)
     if config.eval_configs and distributed.is_main():  # evaluations are single-process
-        encoder_config = prepare(config.pretrained_from, data=options.data) if config.pretrained_from else config
+        encoder_config = (prepare(config.pretrained_from, data=options.data, precision=options.precision)
+                          if config.pretrained_from else config)
         run_evaluations(log_dir, run, config, device, EncoderRun(encoder_dir, encoder_dir.name, encoder_config),
                         eval_epoch=options.eval_epoch, refit=options.retrain_eval)
         printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
@@ -301,7 +322,8 @@ def run_comparison(name: str, config, options: RunOptions, device) -> None:
     member_dirs = []
     for member in config.members:
         printlog(f"{name}: member {member}", log_dir)
-        member_dirs.append(run_config(member, prepare(member, data=options.data), member_options, device))
+        member_dirs.append(run_config(member, prepare(member, data=options.data, precision=options.precision),
+                                      member_options, device))
     if distributed.is_main():
         table, _, _ = write_comparison(member_dirs, log_dir)
         printlog(f"\nComparison {name} (headline metric, mean ± std over folds; {log_dir / 'comparison.md'}; "
@@ -324,7 +346,7 @@ def main(argv=None) -> int:
             build_parser().print_usage(sys.stderr)
             print("error: --config NAME is required (see --list)", file=sys.stderr)
             return 2
-        config = prepare(args.config, args.overrides, registry_dict, data=options.data)
+        config = prepare(args.config, args.overrides, registry_dict, data=options.data, precision=options.precision)
         device = distributed.init(select_device(args.device))  # joins torchrun's process group if any
         run = options.run_name(args.config)
         log_dir = out_dir(run)

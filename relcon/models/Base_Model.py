@@ -33,6 +33,7 @@ from relcon.utils import distributed
 from relcon.utils.imports import import_net
 from relcon.utils.io import atomic_torch_save, atomic_write, atomic_write_json, remove_stale_temporaries
 from relcon.utils.paths import out_dir
+from relcon.utils.precision import autocast, check_precision
 from relcon.utils.progress import progress
 from relcon.utils.utils import printlog
 
@@ -57,6 +58,12 @@ class Base_ModelConfig:
             force one. Same results up to float rounding.
         pretrained_from: a config name whose trained encoder this config evaluates instead of
             training its own (``run_exp.py`` resolves it; evaluation-only configs).
+        precision: ``"fp32"`` (default) or ``"bf16"``: forward passes and losses of training and
+            validation (and the trainer's frozen distance, evaluations' feature extraction)
+            under ``torch.autocast(dtype=torch.bfloat16)``; parameters, gradients and optimiser
+            state stay float32, and sparsemax, RevIN and the loss reductions are computed in
+            float32 (``relcon/utils/precision.py``). A run may be resumed in another precision
+            (logged). ``run_exp.py --precision`` sets it.
 
     Device, run folder and input sizes are not config fields: they are the trainer's arguments.
     """
@@ -79,9 +86,11 @@ class Base_ModelConfig:
     num_workers: int = 0
     channels_last: bool | None = None
     pretrained_from: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self):
         self.eval_configs = list(self.eval_configs)
+        check_precision(self.precision)
 
     def prerequisites(self) -> list[str]:
         """Config names whose trained runs this one needs (trained first by ``run_exp.py``)."""
@@ -191,6 +200,7 @@ class Base_ModelClass:
         rd = run_dir if run_dir is not None else config.model_file
         self.run_dir = Path(rd) if Path(rd).is_absolute() else out_dir(str(rd))
         self.device = torch.device(device if device is not None else "cpu")
+        self.precision = check_precision(config.precision)
         self.batch_size = config.batch_size
         self.epochs = config.epochs
         self.save_epochfreq = config.save_epochfreq
@@ -210,8 +220,14 @@ class Base_ModelClass:
         raise NotImplementedError
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
-        """Scalar loss of one batch (with gradients when ``train``)."""
+        """Scalar loss of one batch (with gradients when ``train``). The loop calls it under
+        ``self.autocast()``; a loss computes its reduction in float32 (``relcon.utils.precision.upcast`` first)."""
         raise NotImplementedError
+
+    def autocast(self):
+        """The config's precision on the trainer's device (``relcon/utils/precision.py``):
+        nothing for "fp32", bfloat16 autocast for "bf16"."""
+        return autocast(self.precision, self.device)
 
     def batch_description(self, batch) -> str:
         """Where a batch came from, for error messages (file names when known)."""
@@ -357,7 +373,8 @@ class Base_ModelClass:
             bar = progress(dataloader, total=len(dataloader), desc=f"{'train' if train else 'val'} epoch {epoch}",
                            leave=False, disable=not self.is_main)
             for batch in bar:
-                loss = self.compute_loss(batch, train)
+                with self.autocast():  # the forward pass and the loss; backward runs outside, as autocast wants
+                    loss = self.compute_loss(batch, train)
                 self._check_finite(loss, epoch, step, batch, train)
                 if train:
                     self.optimizer.zero_grad(set_to_none=True)
@@ -408,6 +425,10 @@ class Base_ModelClass:
             except CheckpointError as e:
                 raise CheckpointError(f"{e}. --retrain moves this run aside and starts over.") from None
             diffs = resume_differences(state.get("config", {}), self.resolved_config())
+            before = (state.get("config") or {}).get("precision", "fp32")
+            if before != self.precision:
+                self.log(f"precision changed on resume: {before} before, {self.precision} from here on (weights and "
+                         f"optimiser state are float32 in both)")
             if "inputs" in state:
                 diffs += resume_differences(state["inputs"], self.resume_inputs())
             if diffs:

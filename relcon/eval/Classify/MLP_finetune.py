@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from relcon.eval.Base_Eval import Base_EvalClass, Split
 from relcon.models.Base_Model import Base_ModelClass, make_loader
 from relcon.utils.inference import batched_inference
+from relcon.utils.precision import upcast
 
 
 def mlp_head(params: dict, embed_dim: int | None = None, out_dim: int | None = None) -> torch.nn.Module:
@@ -58,7 +59,9 @@ class FinetuneTrainer(Base_ModelClass):
 
     def compute_loss(self, batch, train: bool) -> torch.Tensor:
         X, y = batch
-        return self.loss_fn(self.forward(X.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True))
+        # upcast: the loss reduction in float32 also when the forward ran in bfloat16
+        return self.loss_fn(upcast(self.forward(X.to(self.device, non_blocking=True))),
+                            y.to(self.device, non_blocking=True))
 
     def create_state_dict(self, epoch, test_loss, **extra):
         return super().create_state_dict(epoch, test_loss, encoder_source=self.encoder_source, **self.extra_state,
@@ -67,7 +70,7 @@ class FinetuneTrainer(Base_ModelClass):
     def outputs(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Head outputs (N, out) of windows X (N, C, T)."""
         return batched_inference(torch.nn.Sequential(self.trained_net, self.net), X, batch_size, self.device,
-                                 desc=None)
+                                 desc=None, precision=self.precision)
 
 
 class Model(Base_EvalClass):

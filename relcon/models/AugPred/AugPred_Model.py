@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from relcon.data.Base_Dataset import SegmentDataset, SegmentIndex
 from relcon.models.Base_Model import Base_ModelClass, Base_ModelConfig, make_loader
 from relcon.models.MotifDist.augmentations import segment_permutation, time_flip, time_warp
+from relcon.utils.precision import upcast
 
 TASKS = (("time_reversal", time_flip), ("permutation", segment_permutation), ("time_warp", time_warp))
 
@@ -52,9 +53,10 @@ def apply_tasks(x: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> tupl
 def augpred_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over tasks of each task's binary cross-entropy (equal task weights).
 
-    Shape: logits (B, n_tasks), labels (B, n_tasks) in {0, 1}; returns a scalar.
+    Shape: logits (B, n_tasks), labels (B, n_tasks) in {0, 1}; returns a scalar, computed in
+    float32 (logits cast to float32, ``upcast``; bfloat16 logits under mixed precision).
     """
-    return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=0).mean()
+    return F.binary_cross_entropy_with_logits(upcast(logits), labels, reduction="none").mean(dim=0).mean()
 
 
 class TaskDataset(SegmentDataset):

@@ -19,6 +19,7 @@ from relcon.data.Base_Dataset import SegmentDataset, SegmentIndex
 from relcon.models.Base_Model import Base_ModelClass, Base_ModelConfig, make_loader
 from relcon.models.MotifDist.augmentations import augment
 from relcon.utils.inference import eval_mode
+from relcon.utils.precision import upcast
 
 
 @dataclass(kw_only=True)
@@ -47,9 +48,11 @@ class AugmentedSegmentDataset(SegmentDataset):
 
 
 def reconstruction_error(net, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-    """Per-pair squared error of reconstructing ``anchor`` (B, T, C) from ``candidate``: (B,)."""
+    """Per-pair squared error of reconstructing ``anchor`` (B, T, C) from ``candidate``: (B,),
+    float32 (the reconstruction is cast to float32, ``upcast`` before the sum; under bf16 mixed
+    precision it is already float32, RevIN de-normalising in float32)."""
     reconstruction, _ = net(query_in=anchor, key_in=candidate)
-    return torch.square(reconstruction - anchor).sum(dim=(1, 2))
+    return torch.square(upcast(reconstruction) - anchor).sum(dim=(1, 2))
 
 
 class Model(Base_ModelClass):
@@ -74,9 +77,9 @@ class Model(Base_ModelClass):
         return reconstruction_error(self.forward_module(), query, key).sum()
 
     def calc_distance(self, anchor: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-        """d(anchor_b, candidate_b) for each row b: (B,). Eval mode, no gradients; the net's
-        training/eval mode is restored afterwards."""
-        with eval_mode(self.net), torch.no_grad():
+        """d(anchor_b, candidate_b) for each row b: (B,) float32. Eval mode, no gradients, in the
+        config's precision; the net's training/eval mode is restored afterwards."""
+        with eval_mode(self.net), torch.no_grad(), self.autocast():
             query = anchor[:, :, self.config.query_dims].to(self.device)
             key = candidate[:, :, self.config.key_dims].to(self.device)
             return reconstruction_error(self.net, query, key)

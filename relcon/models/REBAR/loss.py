@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from relcon.utils.precision import float32_region, upcast
+
 
 def rebar_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor, sortedinds: torch.Tensor,
                tau: float = 1.0) -> torch.Tensor:
@@ -28,7 +30,15 @@ def rebar_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor, sorte
     With s_i = cos(anchor, c_i) / tau over the listed candidates and c_pos the closest:
 
         loss_b = -log( exp(s_pos) / sum_i exp(s_i) ).
+
+    Computed in float32 (embeddings cast to float32, ``upcast``, autocast off), also when the encoder
+    ran in bfloat16.
     """
+    with float32_region(emb_ancs):
+        return _rebar_loss(upcast(emb_ancs), upcast(emb_withinuser_cands), sortedinds, tau)
+
+
+def _rebar_loss(emb_ancs, emb_withinuser_cands, sortedinds, tau):
     bs, k, dim = emb_withinuser_cands.shape
     rot = (torch.arange(bs, device=emb_ancs.device)[:, None] + 1
            + torch.arange(bs - 1, device=emb_ancs.device)[None, :]) % bs  # (B, B-1)

@@ -20,6 +20,7 @@ from relcon.models.RelCon.candidates import (WithinUserCandidateDataset,  # noqa
 from relcon.models.RelCon.loss import relative_contrastive_loss  # noqa: F401
 from relcon.runs import CheckpointError, checkpoint_path, load_net, state_digest
 from relcon.utils.paths import out_dir
+from relcon.utils.precision import upcast
 
 DISTANCES = ("motifdist", "euclidean", "dtw")
 CANDIDATE_SETS = ("both", "withinuser", "interuser")
@@ -152,12 +153,16 @@ class Model(Base_ModelClass):
                            pin_memory=self.device.type == "cuda")
 
     def distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """The ((B-1)+K, B) float32 candidate distances, computed in the config's precision (the
+        training loop's autocast; with "bf16" the frozen net's convolutions and products run in
+        bfloat16, its sparsemax and RevIN in float32)."""
         if self.motifdist_net is None:
-            return self.ablation_distances(anchors, cands)
+            return upcast(self.ablation_distances(anchors, cands))
         qd = self.motifdist_config.query_dims if self.motifdist_config is not None else None
         kd = self.motifdist_config.key_dims if self.motifdist_config is not None else None
-        return compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
-                                           chunk=self.config.distance_chunk)
+        with self.autocast():
+            return upcast(compute_candidate_distances(self.motifdist_net, anchors, cands, qd, kd,
+                                               chunk=self.config.distance_chunk))
 
     def ablation_distances(self, anchors: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
         """The ((B-1)+K, B) candidate distances under the config's hand-made distance."""

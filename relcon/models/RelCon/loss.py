@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from relcon.models.RelCon.candidates import inter_user_ids
+from relcon.utils.precision import float32_region, upcast
 
 
 def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor,
@@ -26,7 +27,16 @@ def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torc
     each candidate in turn is the positive and every farther one a negative:
 
         loss_b = sum_{i >= 1} -[ s_i - log sum_{m <= i} exp(s_m) ].
+
+    Computed in float32 (embeddings cast to float32, ``upcast``, autocast off), also when the encoder
+    ran in bfloat16: the log-cumulative-sum-exp over up to (B-1)+K similarities scaled by 1/tau
+    needs float32's mantissa.
     """
+    with float32_region(emb_ancs):
+        return _relative_contrastive_loss(upcast(emb_ancs), upcast(emb_withinuser_cands), sortedinds, tau)
+
+
+def _relative_contrastive_loss(emb_ancs, emb_withinuser_cands, sortedinds, tau):
     bs, k, _ = emb_withinuser_cands.shape
     rot = inter_user_ids(bs, emb_ancs.device)  # (B, B-1)
     # index_select, not emb_ancs[rot]: the backward of advanced indexing (index_put_ with

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from relcon.utils.precision import float32_region, upcast
+
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
     """NT-Xent over the 2B views of a batch, averaged over all 2B anchors.
@@ -23,9 +25,17 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.
 
     the sum running over the other 2B - 1 views of the batch (the 2B - 2 views of other
     segments are the negatives).
+
+    Computed in float32 (projections cast to float32, ``upcast``, autocast off, so that the (2B, 2B)
+    similarity product is not run in bfloat16), also when the encoder ran in bfloat16.
     """
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"nt_xent_loss: z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)}; expected equal (B, D)")
+    with float32_region(z1):
+        return _nt_xent_loss(upcast(z1), upcast(z2), tau)
+
+
+def _nt_xent_loss(z1, z2, tau):
     b = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
     sims = z @ z.t() / tau  # (2B, 2B)

@@ -67,7 +67,8 @@ class Net(nn.Module):
 
     Attributes, not saved:
         fused: ``True`` (default) = ``forward`` takes the fused path of ``fused.py``; ``False`` =
-            ``forward_modules``.
+            ``forward_modules``. Under ``torch.autocast`` (precision "bf16") ``forward`` always
+            takes ``forward_modules``, whose convolutions autocast runs in bfloat16.
         channels_last: layout of the fused path: ``None`` (default) = 2-D channels-last on CPU
             tensors; ``True``/``False`` forces it on / off (see ``fused.py``).
     """
@@ -107,7 +108,9 @@ class Net(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNet1D expects (batch, {self.in_channels}, time); got {tuple(x.shape)}")
-        if self.fused:
+        # Under autocast (bf16 mixed precision) the plain modules: autocast casts their convolutions;
+        # the fused path calls aten.convolution, which autocast does not cast, and would stay float32.
+        if self.fused and not torch.is_autocast_enabled(x.device.type):
             return fused.forward(self, x)
         return self.forward_modules(x)
 

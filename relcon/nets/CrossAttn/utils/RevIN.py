@@ -4,11 +4,19 @@ The learned distance normalises *both* the anchor and the candidate with the can
 per-channel mean and standard deviation, and undoes that normalisation on the reconstruction.
 Keeping the statistics out of the module (instead of stored on it between calls) lets one
 candidate's statistics be reused for many anchors.
+
+Precision: the statistics, the normalisation and the de-normalisation are computed in float32
+also under ``torch.autocast`` (inputs cast to float32, ``upcast``, autocast off): a bfloat16 mean of
+gravity-dominated channels (~1 g) would be off by up to 0.004 g, the size of the small
+movements the distance compares, and de-normalising a bfloat16 reconstruction in bfloat16
+would add that error to every sample.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from relcon.utils.precision import float32_region, upcast
 
 
 class RevIN(nn.Module):
@@ -22,12 +30,21 @@ class RevIN(nn.Module):
             self.affine_bias = nn.Parameter(torch.zeros(num_features))
 
     def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sequence, per-channel mean and std of x (B, T, C) -> two (B, 1, C) tensors."""
+        """Per-sequence, per-channel mean and std of x (B, T, C) -> two (B, 1, C) float32 tensors."""
+        with float32_region(x):
+            return self._statistics(upcast(x))
+
+    def _statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = x.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
         return mean, std
 
     def normalize(self, x: torch.Tensor, stats) -> torch.Tensor:
+        """(x - mean) / std (then the affine map), in float32."""
+        with float32_region(x):
+            return self._normalize(upcast(x), stats)
+
+    def _normalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         mean, std = stats
         x = (x - mean) / std
         if self.affine:
@@ -35,6 +52,11 @@ class RevIN(nn.Module):
         return x
 
     def denormalize(self, x: torch.Tensor, stats) -> torch.Tensor:
+        """The inverse of ``normalize`` with the same statistics, in float32."""
+        with float32_region(x):
+            return self._denormalize(upcast(x), stats)
+
+    def _denormalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         mean, std = stats
         if self.affine:
             x = (x - self.affine_bias) / (self.affine_weight + self.eps * self.eps)

@@ -19,10 +19,18 @@ be larger fall back to a full sort (``topk=None`` always sorts fully).
 The backward pass is the exact Jacobian-vector product over the support S = {i : output_i > 0}:
 
     grad_z = s * (g - sum(g * s) / |S|),   s = 1[output > 0].
+
+Precision: sparsemax always computes in float32 and returns float32 weights. Lower-precision
+scores (bfloat16 from a matrix product under ``torch.autocast``) are cast to float32 and
+autocast is switched off inside: in bfloat16 (8 mantissa bits) the threshold's sums
+(``sum_{i in S} z_i - 1``) lose the small differences between the top scores, so the support,
+and with it which candidate steps are attended, would change, and rows would not sum to 1.
 """
 from __future__ import annotations
 
 import torch
+
+from relcon.utils.precision import float32_region, upcast
 
 METHODS = ("newton", "sort")
 DEFAULT_METHOD = "newton"
@@ -138,19 +146,24 @@ class SparsemaxFunction(torch.autograd.Function):
 
 def sparsemax(z: torch.Tensor, dim: int = -1, topk: int | None = DEFAULT_TOPK,
               method: str = DEFAULT_METHOD) -> torch.Tensor:
-    """Sparsemax of ``z`` along ``dim``; same shape as ``z``; rows sum to 1. ``topk`` is used by
-    ``method="sort"`` only."""
+    """Sparsemax of ``z`` along ``dim``; same shape as ``z``, at least float32; rows sum to 1. ``topk`` is
+    used by ``method="sort"`` only. Computed in float32 also under autocast (module docstring)."""
     if method not in METHODS:
         raise ValueError(f"sparsemax method={method!r}: expected one of {METHODS}")
-    return SparsemaxFunction.apply(z, dim, topk, method)
+    with float32_region(z):
+        return SparsemaxFunction.apply(upcast(z), dim, topk, method)
 
 
 def sparsemax_inplace_(z: torch.Tensor) -> torch.Tensor:
     """Sparsemax along the last dim written over ``z`` (no autograd; for the distance stage,
-    where the score maps are temporaries and a copy of each would cost a pass over memory)."""
+    where the score maps are temporaries and a copy of each would cost a pass over memory).
+    A float32 ``z`` is overwritten and returned; a lower-precision one (bfloat16 scores under
+    autocast) is first copied to float32, and that copy is returned (module docstring)."""
     assert not z.requires_grad, "sparsemax_inplace_ is for inference only"
-    z.sub_(z.amax(dim=-1, keepdim=True))
-    return z.sub_(newton_threshold(z, shifted=True)).relu_()
+    with float32_region(z):
+        z = upcast(z)
+        z.sub_(z.amax(dim=-1, keepdim=True))
+        return z.sub_(newton_threshold(z, shifted=True)).relu_()
 
 
 class Sparsemax(torch.nn.Module):

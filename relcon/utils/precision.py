@@ -1,0 +1,83 @@
+"""Numeric precision of training and inference: ``"fp32"`` (default) or ``"bf16"`` mixed precision.
+
+``"bf16"`` runs forward passes under ``torch.autocast(device_type, dtype=torch.bfloat16)``:
+matrix products and convolutions take bfloat16 inputs (8 bits of mantissa, float32's range)
+while parameters, gradients and optimiser state stay float32 (autocast casts copies; nothing
+is stored in bfloat16). The steps that are unstable in bfloat16 are kept in float32 where they
+are computed: sparsemax (``relcon/nets/CrossAttn/utils/sparsemax.py``), RevIN statistics and
+de-normalisation (``relcon/nets/CrossAttn/utils/RevIN.py``) and every loss reduction (each
+loss casts its inputs to float32 first, ``upcast``). ``"fp32"`` changes nothing: no autocast context
+is entered and results are bitwise those of code that never heard of this option.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+
+PRECISIONS = ("fp32", "bf16")
+
+_warned_slow_cpu = False
+
+
+def check_precision(value) -> str:
+    """``value`` if it is one of ``PRECISIONS``; else ValueError naming it and the allowed ones."""
+    if value not in PRECISIONS:
+        raise ValueError(f"precision={value!r}: expected one of {', '.join(repr(p) for p in PRECISIONS)}")
+    return value
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX); without it oneDNN
+    emulates bfloat16 and mixed precision is slower than float32."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(torch.cpu, name, None)
+        if probe is not None:
+            try:
+                if probe():
+                    return True
+            except Exception:  # a torch build without the probe's backend
+                pass
+    return False
+
+
+def _warn_slow_cpu_once() -> None:
+    global _warned_slow_cpu
+    if not _warned_slow_cpu:
+        _warned_slow_cpu = True
+        warnings.warn("precision='bf16' on a CPU without native bfloat16 (no AVX-512 BF16, no AMX): bfloat16 is "
+                      "emulated and will be slower than precision='fp32'", UserWarning, stacklevel=3)
+
+
+def autocast(precision: str, device) -> contextlib.AbstractContextManager:
+    """The context that runs a forward pass in ``precision`` on ``device`` (a torch.device or
+    its name): nothing for ``"fp32"``, ``torch.autocast(device.type, dtype=torch.bfloat16)``
+    for ``"bf16"`` (warning once on a CPU without native bfloat16).
+
+    Raises:
+        ValueError: an unknown precision (``check_precision``).
+    """
+    if check_precision(precision) == "fp32":
+        return contextlib.nullcontext()
+    device_type = torch.device(device).type
+    if device_type == "cpu" and not cpu_has_native_bf16():
+        _warn_slow_cpu_once()
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+
+def upcast(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as float32 when it is a lower-precision float (bfloat16, float16), else unchanged
+    (float32 and float64 inputs keep their dtype; no copy)."""
+    if tensor.is_floating_point() and torch.finfo(tensor.dtype).bits < 32:
+        return tensor.float()
+    return tensor
+
+
+def float32_region(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Autocast switched off on ``tensor``'s device for the block (a no-op outside autocast):
+    for the steps that must see float32 inputs and produce float32 outputs."""
+    device_type = tensor.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
