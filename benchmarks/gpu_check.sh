@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short pass on a GPU machine (about 3-5 minutes on one H100/H200, at most ~6.5 with every
+# One short pass on a GPU machine (about 4-7 minutes on one H100/H200, at most ~11.5 with every
 # step at its time limit; no network needed):
 #   bash benchmarks/gpu_check.sh            # from the repository root; results in $OUT if set
 # 1. the card (nvidia-smi) and the PyTorch build;
@@ -7,8 +7,8 @@
 #    batched vs pairwise, sparsemax, the ResNet1D step) and one step of each trainer;
 # 3. tiny end-to-end runs of run_exp.py with --device cuda (MotifDist, then RelCon on a packed tree);
 # 4. benchmarks/bench.py --device cuda at the reference shapes (both attention paths, the simple
-#    distance loop for comparison, channels-last off (default on CUDA) and on), then the loader
-#    (CPU side, pinned batches).
+#    distance loop for comparison, channels-last off (default on CUDA) and on), fp32 against bf16
+#    at batch 64 and 256, then the loader (CPU side, pinned batches).
 # Each step has its own time limit, and a failed step does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,10 @@ step bench-cuda 120 python benchmarks/bench.py --device cuda --only relcon_step,
     --step-attention sparsemax,softmax --simple --repeats 5 --json "$OUT/bench-cuda.json"
 step bench-cuda-channels-last 45 python benchmarks/bench.py --device cuda --only relcon_step --channels-last on \
     --repeats 5 --json "$OUT/bench-cuda-channels-last.json"
+step bench-cuda-precision 120 python benchmarks/bench.py --device cuda --only relcon_step,distance,motifdist_step \
+    --precision fp32,bf16 --repeats 5 --json "$OUT/bench-cuda-precision.json"
+step bench-cuda-batch256 180 python benchmarks/bench.py --device cuda --only relcon_step,distance \
+    --precision fp32,bf16 --batch-size 256 --repeats 3 --json "$OUT/bench-cuda-batch256.json"
 step bench-loader 60 python benchmarks/bench.py --device cuda --only loader --json "$OUT/bench-loader.json"
 echo "results in $OUT; overall exit $status"
 exit $status
