@@ -25,14 +25,6 @@ def digest(state_dict) -> str:
     return h.hexdigest()
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def legacy_run_dir(tmp_path):
     run = tmp_path / "tiny_relcon"
     run.mkdir()

@@ -18,31 +18,17 @@ from relcon.models.MotifDist.MotifDist_Model import MotifDist_ModelConfig
 from relcon.models.REBAR.REBAR_Model import REBAR_ModelConfig
 from relcon.models.RelCon.RelCon_Model import RelCon_ModelConfig
 from relcon.models.SimCLR.SimCLR_Model import SimCLR_ModelConfig
-from relcon.nets.Base_Nets import Base_NetConfig
 from relcon.nets.CrossAttn.CrossAttn_Net import Net as CrossAttn
 from relcon.nets.CrossAttn.utils.sparsemax import sparsemax, sparsemax_inplace_
 from relcon.utils.imports import import_model, import_net
 from relcon.utils.precision import autocast, check_precision
+from tinyconfigs import tiny_crossattn, tiny_resnet
 
 BF16 = dict(device_type="cpu", dtype=torch.bfloat16)
 # bfloat16 keeps 8 mantissa bits (relative rounding 2^-8 = 0.4% per value); through the nets'
 # layers the outputs measured differ from float32 by 0.3-0.8% (relative L2). Bounds with margin:
 NET_RTOL = 0.03  # relative L2 error of a bf16 forward pass against float32
 EMBED_RTOL = 0.03  # relative L2 error of bf16 embeddings against float32
-
-
-def crossattn_config():
-    return Base_NetConfig("CrossAttn", "CrossAttn_Net", dict(query_dimsize=3, key_dimsize=3, kernel_size=5,
-                                                             embed_dim=16, double_receptivefield=1))
-
-
-def resnet_config():
-    return Base_NetConfig("ResNet1D", "ResNet1D_Net", dict(
-        init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
-        init_maxpool=dict(kernel_size=3, stride=2),
-        blocks=[dict(n=1, in_channels=8, base_filters=8, kernel_size=3, stride=1),
-                dict(n=1, in_channels=8, base_filters=16, kernel_size=4, stride=1)],
-        finalpool="avg"))
 
 
 def motion(n, seed=0):
@@ -58,19 +44,11 @@ def rel_l2(a, b):
     return float((a.detach().float() - b.detach().float()).norm() / b.detach().float().norm())
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ----------------------------------------------------------------------------- nets
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_crossattn_bf16_forward_close_to_fp32(mode):
     torch.manual_seed(0)
-    net = import_net(crossattn_config())
+    net = import_net(tiny_crossattn())
     getattr(net, mode)()
     q, k = motion(6, seed=1), motion(6, seed=2)
     torch.manual_seed(3)  # the same dropout draws in both
@@ -88,7 +66,7 @@ def test_crossattn_bf16_forward_close_to_fp32(mode):
 
 def test_pair_distances_bf16_float32_and_close():
     torch.manual_seed(0)
-    net = import_net(crossattn_config()).eval()
+    net = import_net(tiny_crossattn()).eval()
     q, k = motion(4, seed=1), motion(6, seed=2)
     ids = torch.tensor([[0, 1, 2], [3, 4, 5], [1, 3, 5], [0, 2, 4]])
     ref = net.pair_distances(q, k, ids)
@@ -101,13 +79,13 @@ def test_pair_distances_bf16_float32_and_close():
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_resnet1d_bf16_forward_close_to_fp32(mode):
     torch.manual_seed(0)
-    net = import_net(resnet_config())
+    net = import_net(tiny_resnet())
     getattr(net, mode)()
     x = motion(8).transpose(1, 2).contiguous()
     ref = net(x)
     if mode == "train":  # batch norm updated its running statistics: start the second pass from the same ones
         torch.manual_seed(0)
-        net = import_net(resnet_config()).train()
+        net = import_net(tiny_resnet()).train()
     with torch.autocast(**BF16):
         out = net(x)
     assert out.dtype == torch.bfloat16  # the convolutions ran in bf16 (not the float32 fused path)
@@ -143,7 +121,7 @@ def test_sparsemax_backward_under_autocast():
 # ----------------------------------------------------------------------------- config
 def test_invalid_precision_one_line_error():
     with pytest.raises(ValueError) as e:
-        MotifDist_ModelConfig(data_config=SSLDataConfig(data_folder="x"), net_config=crossattn_config(),
+        MotifDist_ModelConfig(data_config=SSLDataConfig(data_folder="x"), net_config=tiny_crossattn(),
                               precision="fp16")
     assert str(e.value) == "precision='fp16': expected one of 'fp32', 'bf16'"
     with pytest.raises(ValueError, match="precision='half'"):
@@ -207,17 +185,17 @@ def make_trainer(kind, tree, run_dir, **extra):
     common = dict(data_config=data, epochs=1, lr=1e-3, batch_size=4, save_epochfreq=100, **extra)
     distance = {}
     if kind == "motifdist":
-        config = MotifDist_ModelConfig(net_config=crossattn_config(), **common)
+        config = MotifDist_ModelConfig(net_config=tiny_crossattn(), **common)
     elif kind in ("relcon", "rebar"):
         cls = RelCon_ModelConfig if kind == "relcon" else REBAR_ModelConfig
-        config = cls(motifdist_expconfig_key="none", withinuser_cands=3, net_config=resnet_config(), **common)
+        config = cls(motifdist_expconfig_key="none", withinuser_cands=3, net_config=tiny_resnet(), **common)
         torch.manual_seed(1)
-        md_config = MotifDist_ModelConfig(data_config=data, net_config=crossattn_config())
-        distance = dict(motifdist_net=CrossAttn(**crossattn_config().params), motifdist_config=md_config)
+        md_config = MotifDist_ModelConfig(data_config=data, net_config=tiny_crossattn())
+        distance = dict(motifdist_net=CrossAttn(**tiny_crossattn().params), motifdist_config=md_config)
     elif kind == "simclr":
-        config = SimCLR_ModelConfig(net_config=resnet_config(), proj_hidden=16, proj_dim=8, **common)
+        config = SimCLR_ModelConfig(net_config=tiny_resnet(), proj_hidden=16, proj_dim=8, **common)
     else:
-        config = AugPred_ModelConfig(net_config=resnet_config(), **common)
+        config = AugPred_ModelConfig(net_config=tiny_resnet(), **common)
     torch.manual_seed(0)
     model = import_model(config, train_data=tree / "train", run_dir=run_dir, device="cpu", **distance)
     model.configure_optimizer()
@@ -334,7 +312,7 @@ def test_feature_extraction_bf16_float32_and_close():
     from relcon.eval.Base_Eval import extract_features
 
     torch.manual_seed(0)
-    encoder = import_net(resnet_config())
+    encoder = import_net(tiny_resnet())
     X = motion(10).transpose(1, 2).numpy()
     ref = extract_features(encoder, X, batch_size=4, desc=None)
     out = extract_features(encoder, X, batch_size=4, desc=None, precision="bf16")

@@ -20,6 +20,11 @@ def tiny_resnet():
         finalpool="avg"))
 """
 
+# The same nets as functions, for tests that build them directly.
+_NETS: dict = {}
+exec(TINY_NETS, _NETS)
+tiny_crossattn, tiny_resnet = _NETS["tiny_crossattn"], _NETS["tiny_resnet"]
+
 TEMPLATE = '''
 from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
 from relcon.eval.Base_Eval import Base_EvalConfig
