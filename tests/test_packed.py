@@ -1,5 +1,4 @@
 """Packed layout, the converter and the cached index of the reference layout."""
-import json
 import os
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """Continuous recordings -> pre-training layout (relcon/data/process/process_recordings.py)."""
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import sys
