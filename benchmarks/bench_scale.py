@@ -1,7 +1,7 @@
 """How the pre-training data layer scales with the number of segments, up to the paper's 10^9.
 
     python benchmarks/bench_scale.py [--sizes 1e4,1e5,1e6,1e7,1e8,1e9] [--workdir /tmp/relcon_scale]
-                                     [--out benchmarks/results/scale.json] [--sampler-max 1e8] [--open-ab]
+                                     [--out benchmarks/out/scale.json] [--sampler-max 1e8] [--open-ab]
                                      [--sparse] [--keep]
 
 Simulates packed trees (``relcon/data/packed.py``) of each size without writing terabytes: four
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1e4,1e5,1e6,1e7,1e8,1e9", help="dataset sizes in segments, comma-separated")
     p.add_argument("--workdir", default="/tmp/relcon_scale", help="where the simulated trees are built")
-    p.add_argument("--out", default=str(REPO / "benchmarks/results/scale.json"), help="JSON results")
+    p.add_argument("--out", default=str(REPO / "benchmarks/out/scale.json"), help="JSON results")
     p.add_argument("--manifest-version", type=int, default=None,
                    help="manifest to simulate: 1 (JSON list) or 2 (array tables); default the writer's")
     p.add_argument("--sampler-max", type=float, default=1e8, help="largest size whose epoch order is built")

@@ -339,8 +339,11 @@ def main(argv=None) -> int:
         registry_dict = registry.discover()
         if args.list:
             width = max(len(n) for n in registry_dict)
-            for n in sorted(registry_dict):
-                print(f"{n:<{width}}  {registry.describe(registry_dict[n])}")
+            try:
+                for n in sorted(registry_dict):
+                    print(f"{n:<{width}}  {registry.describe(registry_dict[n])}", flush=True)
+            except BrokenPipeError:  # the reader stopped early (`--list | head`): not an error
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         if not args.config:
             build_parser().print_usage(sys.stderr)
