@@ -30,6 +30,7 @@ from relcon.api import add_checkpoint_arguments, load_encoder_checkpoint, missin
 from relcon.data import recordings
 from relcon.data.units import CHOICES as UNIT_CHOICES
 from relcon.embed import WINDOW_S, embed
+from relcon.nets.ResNet1D import quiet_same_padding_warning
 from relcon.runs import CheckpointError
 from relcon.utils.io import atomic_save_npy, atomic_write_text
 from relcon.utils.paths import cli_path
@@ -102,6 +103,7 @@ def main(argv=None) -> int:
         recording = signals.ndim == 2
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
+            quiet_same_padding_warning()  # the reset above re-enabled torch's even-kernel notice
             result = embed(signals, encoder, fs=fs, batch_size=args.batch_size, hop_s=args.hop,
                            return_times=recording, progress=not args.quiet, units=args.units,
                            precision=args.precision)
