@@ -12,6 +12,7 @@ is entered and results are bitwise those of code that never heard of this option
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import torch
@@ -81,3 +82,17 @@ def float32_region(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
     if not torch.is_autocast_enabled(device_type):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device_type, enabled=False)
+
+
+def in_float32(fn):
+    """Decorator: ``fn`` runs with its tensor arguments ``upcast`` to float32 and autocast switched
+    off on the first tensor's device (``float32_region``), so it computes and returns float32 also
+    inside a bfloat16 forward pass. Non-tensor arguments (``self``, tuples, numbers) pass unchanged."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+        args = tuple(upcast(a) if isinstance(a, torch.Tensor) else a for a in args)
+        kwargs = {k: upcast(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        with float32_region(first) if first is not None else contextlib.nullcontext():
+            return fn(*args, **kwargs)
+    return wrapper

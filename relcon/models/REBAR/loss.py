@@ -6,9 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from relcon.utils.precision import float32_region, upcast
+from relcon.utils.precision import in_float32
 
 
+@in_float32
 def rebar_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor, sortedinds: torch.Tensor,
                tau: float = 1.0) -> torch.Tensor:
     """Cross-entropy over each anchor's candidates with the closest one as the target, averaged
@@ -34,11 +35,6 @@ def rebar_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor, sorte
     Computed in float32 (embeddings cast to float32, ``upcast``, autocast off), also when the encoder
     ran in bfloat16.
     """
-    with float32_region(emb_ancs):
-        return _rebar_loss(upcast(emb_ancs), upcast(emb_withinuser_cands), sortedinds, tau)
-
-
-def _rebar_loss(emb_ancs, emb_withinuser_cands, sortedinds, tau):
     bs, k, dim = emb_withinuser_cands.shape
     rot = (torch.arange(bs, device=emb_ancs.device)[:, None] + 1
            + torch.arange(bs - 1, device=emb_ancs.device)[None, :]) % bs  # (B, B-1)

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from relcon.models.RelCon.candidates import inter_user_ids
-from relcon.utils.precision import float32_region, upcast
+from relcon.utils.precision import in_float32
 
 
+@in_float32
 def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torch.Tensor,
                               sortedinds: torch.Tensor, tau: float = 1) -> torch.Tensor:
     """L_RelCon (paper Eq. 3), averaged over anchors.
@@ -32,11 +33,6 @@ def relative_contrastive_loss(emb_ancs: torch.Tensor, emb_withinuser_cands: torc
     ran in bfloat16: the log-cumulative-sum-exp over up to (B-1)+K similarities scaled by 1/tau
     needs float32's mantissa.
     """
-    with float32_region(emb_ancs):
-        return _relative_contrastive_loss(upcast(emb_ancs), upcast(emb_withinuser_cands), sortedinds, tau)
-
-
-def _relative_contrastive_loss(emb_ancs, emb_withinuser_cands, sortedinds, tau):
     bs, k, _ = emb_withinuser_cands.shape
     rot = inter_user_ids(bs, emb_ancs.device)  # (B, B-1)
     # index_select, not emb_ancs[rot]: the backward of advanced indexing (index_put_ with

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from relcon.utils.precision import float32_region, upcast
+from relcon.utils.precision import in_float32
 
 
+@in_float32
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
     """NT-Xent over the 2B views of a batch, averaged over all 2B anchors.
 
@@ -31,11 +32,6 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.
     """
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"nt_xent_loss: z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)}; expected equal (B, D)")
-    with float32_region(z1):
-        return _nt_xent_loss(upcast(z1), upcast(z2), tau)
-
-
-def _nt_xent_loss(z1, z2, tau):
     b = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
     sims = z @ z.t() / tau  # (2B, 2B)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from relcon.utils.precision import float32_region, upcast
+from relcon.utils.precision import in_float32
 
 
 class RevIN(nn.Module):
@@ -29,34 +29,25 @@ class RevIN(nn.Module):
             self.affine_weight = nn.Parameter(torch.ones(num_features))
             self.affine_bias = nn.Parameter(torch.zeros(num_features))
 
+    @in_float32
     def statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sequence, per-channel mean and std of x (B, T, C) -> two (B, 1, C) float32 tensors."""
-        with float32_region(x):
-            return self._statistics(upcast(x))
-
-    def _statistics(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = x.mean(dim=1, keepdim=True).detach()
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
         return mean, std
 
+    @in_float32
     def normalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         """(x - mean) / std (then the affine map), in float32."""
-        with float32_region(x):
-            return self._normalize(upcast(x), stats)
-
-    def _normalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         mean, std = stats
         x = (x - mean) / std
         if self.affine:
             x = x * self.affine_weight + self.affine_bias
         return x
 
+    @in_float32
     def denormalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         """The inverse of ``normalize`` with the same statistics, in float32."""
-        with float32_region(x):
-            return self._denormalize(upcast(x), stats)
-
-    def _denormalize(self, x: torch.Tensor, stats) -> torch.Tensor:
         mean, std = stats
         if self.affine:
             x = (x - self.affine_bias) / (self.affine_weight + self.eps * self.eps)
