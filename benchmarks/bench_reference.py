@@ -367,7 +367,8 @@ def table(flat: dict, ours: dict) -> str:
         if not ours:
             rows.append((key, f"{value:.4g}"))
             continue
-        mine = ours.get(key)
+        name, _, rest = key.partition(".")
+        mine = ours.get(key, ours.get(f"{name}.fp32.{rest}"))  # a bench.py run of several precisions
         ratio = ""
         if mine:
             ratio = f"{(mine / value if key.endswith('per_s') else value / mine):.2f}x"
