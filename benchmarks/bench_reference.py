@@ -465,7 +465,12 @@ def main(argv=None) -> int:
 
     device_kind = "cuda" if args.device.startswith("cuda") else args.device
     flat = flatten({k: v for k, v in results.items() if "error" not in v})
-    ours = json.loads(Path(args.compare).read_text()).get("headline", {}) if args.compare else {}
+    ours = {}
+    if args.compare:
+        try:
+            ours = json.loads(Path(args.compare).read_text()).get("headline", {})
+        except (OSError, ValueError) as e:  # the timings are kept whatever happens to the comparison
+            print(f"[bench-reference] --compare {args.compare}: {e}", file=sys.stderr)
     first = next((r for r in results.values() if "machine" in r), {})
     report = {"started": started, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
               "args": {k: v for k, v in vars(args).items() if not k.startswith("child")},
