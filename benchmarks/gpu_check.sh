@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# One short pass on a GPU machine (about 4-7 minutes on one H100/H200, at most ~11.5 with every
-# step at its time limit; no network needed):
+# One short pass on a GPU machine (about 6-9 minutes on one H100/H200 with the reference timed too;
+# no network needed):
 #   bash benchmarks/gpu_check.sh            # from the repository root; results in $OUT if set
+#   GPU_CHECK_BUDGET=540 RELCON_REFERENCE=../relcon-reference bash benchmarks/gpu_check.sh
 # 1. the card (nvidia-smi) and the PyTorch build;
 # 2. benchmarks/gpu_checks.py: the fast paths on CUDA against the simple ones (distances
 #    batched vs pairwise, sparsemax, the ResNet1D step) and one step of each trainer;
-# 3. tiny end-to-end runs of run_exp.py with --device cuda (MotifDist, then RelCon on a packed tree);
-# 4. benchmarks/bench.py --device cuda at the reference shapes (both attention paths, the simple
-#    distance loop for comparison, channels-last off (default on CUDA) and on), fp32 against bf16
-#    at batch 64 and 256, then the loader (CPU side, pinned batches).
-# Each step has its own time limit, and a failed step does not stop the others.
+# 3. benchmarks/bench.py --device cuda at the reference shapes (B=64, K=20), fp32 against bf16;
+#    with RELCON_REFERENCE set to a checkout of github.com/maxxu05/relcon, the reference
+#    implementation at the same shapes on the same card (benchmarks/bench_reference.py);
+# 4. the loader (CPU side, pinned batches) and a tiny end-to-end run_exp.py --device cuda
+#    (MotifDist, then RelCon on a packed tree);
+# 5. batch 256 in fp32 and bf16 (and the reference at batch 256), then the simple distance loop
+#    and the softmax step for comparison, and channels-last on (off is the CUDA default).
+# Each step has its own time limit and a failed step does not stop the others. GPU_CHECK_BUDGET
+# (seconds, default none) caps the whole pass: a step gets at most what is left, and steps that
+# would get under 15 s are skipped and listed as skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/out/gpu}"
 mkdir -p "$OUT"
 status=0
+BUDGET="${GPU_CHECK_BUDGET:-0}"
+REFERENCE="${RELCON_REFERENCE:-}"
 step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, remember failures
     local name=$1 limit=$2; shift 2
+    if [ "$BUDGET" -gt 0 ]; then
+        local left=$((BUDGET - SECONDS))
+        if [ "$left" -lt 15 ]; then echo "=== $name: skipped (budget of ${BUDGET}s spent)"; status=1; return; fi
+        [ "$left" -lt "$limit" ] && limit=$left
+    fi
     echo "=== $name (limit ${limit}s): $*"
     local t0=$SECONDS
     timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
@@ -33,6 +46,15 @@ missing = [m for m in ('numpy', 'scipy', 'tqdm') if importlib.util.find_spec(m) 
 print('missing:', missing or 'none')
 raise SystemExit(1 if missing else 0)"
 step gpu-checks 75 python benchmarks/gpu_checks.py --device cuda --json "$OUT/gpu_checks.json"
+
+step bench-cuda-precision 120 python benchmarks/bench.py --device cuda --only relcon_step,distance,motifdist_step \
+    --precision fp32,bf16 --repeats 5 --json "$OUT/bench-cuda-precision.json"
+if [ -n "$REFERENCE" ]; then
+    step reference-cuda 150 python benchmarks/bench_reference.py --reference-path "$REFERENCE" --device cuda \
+        --step-attention sparsemax,softmax --repeats 3 --json "$OUT/bench-reference-cuda.json" \
+        --compare "$OUT/bench-cuda-precision.json"
+fi
+step bench-loader 60 python benchmarks/bench.py --device cuda --only loader --json "$OUT/bench-loader.json"
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -60,14 +82,16 @@ print(log[-1500:])
 sys.exit(r.returncode or ("device cuda" not in log))
 PY
 
-step bench-cuda 120 python benchmarks/bench.py --device cuda --only relcon_step,distance,motifdist_step \
-    --step-attention sparsemax,softmax --simple --repeats 5 --json "$OUT/bench-cuda.json"
-step bench-cuda-channels-last 45 python benchmarks/bench.py --device cuda --only relcon_step --channels-last on \
-    --repeats 5 --json "$OUT/bench-cuda-channels-last.json"
-step bench-cuda-precision 120 python benchmarks/bench.py --device cuda --only relcon_step,distance,motifdist_step \
-    --precision fp32,bf16 --repeats 5 --json "$OUT/bench-cuda-precision.json"
-step bench-cuda-batch256 180 python benchmarks/bench.py --device cuda --only relcon_step,distance \
+step bench-cuda-batch256 150 python benchmarks/bench.py --device cuda --only relcon_step,distance \
     --precision fp32,bf16 --batch-size 256 --repeats 3 --json "$OUT/bench-cuda-batch256.json"
-step bench-loader 60 python benchmarks/bench.py --device cuda --only loader --json "$OUT/bench-loader.json"
+if [ -n "$REFERENCE" ]; then
+    step reference-cuda-batch256 180 python benchmarks/bench_reference.py --reference-path "$REFERENCE" --device cuda \
+        --batch-size 256 --only relcon_step,distance --repeats 2 --json "$OUT/bench-reference-cuda-batch256.json" \
+        --compare "$OUT/bench-cuda-batch256.json"
+fi
+step bench-cuda 120 python benchmarks/bench.py --device cuda --only relcon_step,distance \
+    --step-attention sparsemax,softmax --simple --repeats 3 --json "$OUT/bench-cuda.json"
+step bench-cuda-channels-last 45 python benchmarks/bench.py --device cuda --only relcon_step --channels-last on \
+    --repeats 3 --json "$OUT/bench-cuda-channels-last.json"
 echo "results in $OUT; overall exit $status"
 exit $status
