@@ -15,7 +15,8 @@
 #    and the softmax step for comparison, and channels-last on (off is the CUDA default).
 # Each step has its own time limit and a failed step does not stop the others. GPU_CHECK_BUDGET
 # (seconds, default none) caps the whole pass: a step gets at most what is left, and steps that
-# would get under 15 s are skipped and listed as skipped.
+# would get under 15 s are skipped and listed as skipped. Keep the output on the terminal (or
+# `| tee`): each step prints as it goes, so a pass cut short still shows how far it came.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/out/gpu}"
@@ -32,7 +33,9 @@ step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, remember fa
     fi
     echo "=== $name (limit ${limit}s): $*"
     local t0=$SECONDS
-    timeout "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+    # -k: a process that outlives SIGTERM (e.g. inside a CUDA call) is killed 10 s later, so a
+    # step never holds the pass past its limit
+    timeout -k 10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     echo "=== $name: exit $rc after $((SECONDS - t0))s"
     [ "$rc" -eq 0 ] || status=1
