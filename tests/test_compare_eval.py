@@ -56,22 +56,22 @@ def test_features_baseline_is_selectable_in_an_evaluation(tmp_path):
 
 
 # ----------------------------------------------------------------------------- MLP probe
-def test_mlp_probe_chooses_its_regularisation_on_validation(tmp_path):
+def test_mlp_probe_chooses_its_penalty_on_validation(tmp_path):
     folder = write_folds(tmp_path / "data", n_train=6, n_eval=6)
-    grid = [{"weight_decay": 0.0, "dropout": 0.0}, {"weight_decay": 1e-2, "dropout": 0.5}]
+    grid = [1e-4, 10.0]
     ev = Base_EvalConfig(model_folder="Classify", model_file="MLP_probe", name="t", cv_splits=1,
                          data_config=SupervisedDataConfig(data_folder=str(folder)),
-                         evalnetparams={"reg_grid": grid, "hidden": 32})
+                         evalnetparams={"alpha_grid": grid, "hidden": 32})
     data = load_fold(folder, 0, in_channels=3)
     model = model_module(ev).Model(ev, Features(), tmp_path / "run", "cpu", {"init": "features"})
     model.fit(data["train"], data["val"])
     scores = list(model.selection["val_macro_f1"].values())
     assert len(scores) == 2
-    assert model.selection["setting"] == grid[int(np.argmax(scores))]
-    # the kept weights are those of the chosen setting's net: refitting it alone gives the same predictions
+    assert model.selection["alpha"] == grid[int(np.argmax(scores))]
+    # the kept weights are the chosen penalty's refit: choosing from that penalty alone gives the same predictions
     alone = Base_EvalConfig(model_folder="Classify", model_file="MLP_probe", name="t", cv_splits=1,
                             data_config=SupervisedDataConfig(data_folder=str(folder)),
-                            evalnetparams={"reg_grid": [model.selection["setting"]], "hidden": 32})
+                            evalnetparams={"alpha_grid": [model.selection["alpha"]], "hidden": 32})
     single = model_module(alone).Model(alone, Features(), tmp_path / "run2", "cpu", {"init": "features"})
     single.fit(data["train"], data["val"])
     np.testing.assert_array_equal(model.predict(data["test"].X), single.predict(data["test"].X))
@@ -81,30 +81,53 @@ def test_mlp_probe_chooses_its_regularisation_on_validation(tmp_path):
     assert "settings changed" in other.stale_reason()
 
 
-@pytest.mark.parametrize("patience", [1, 3])
-def test_mlp_probe_stops_on_the_validation_score_and_keeps_its_best_epoch(patience):
-    from relcon.eval.Classify.MLP_probe import macro_f1_score, mlp, train_mlp_early_stopping
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_loss"])
+def test_lbfgs_probe_reaches_a_minimum_of_the_penalised_objective(loss):
+    from relcon.eval.Classify.MLP_probe import fit_mlp_lbfgs, linear_layers, mlp, penalised_objective
     rng = np.random.default_rng(0)
-    z_train, z_val = rng.standard_normal((60, 8)), rng.standard_normal((30, 8))
-    y_train, y_val = rng.integers(0, 3, 60), rng.integers(0, 3, 30)
-    history, weights = [], []
+    z = rng.standard_normal((80, 6)).astype(np.float32)
+    mixing = rng.standard_normal((6, 3)).astype(np.float32)  # learnable targets
+    y = (z @ mixing).argmax(1) if loss == "cross_entropy" else np.tanh(z @ mixing[:, :2])
+    loss_fn = getattr(torch.nn.functional, loss)
+    zt, yt = torch.from_numpy(z), torch.as_tensor(y)
+    norms = []
+    for alpha in (1e-2, 10.0):
+        torch.manual_seed(0)
+        net = fit_mlp_lbfgs(mlp(6, 16, 3 if loss == "cross_entropy" else 2), loss_fn, z, y, alpha, max_iter=500)
+        # the objective, written out: mean loss + alpha / (2N) * squared weights (biases unpenalised)
+        w1, w2 = (layer.weight for layer in linear_layers(net))
+        by_hand = loss_fn(net(zt), yt) + alpha / (2 * 80) * ((w1 ** 2).sum() + (w2 ** 2).sum())
+        objective = penalised_objective(net, loss_fn, zt, yt, alpha)
+        torch.testing.assert_close(objective, by_hand)
+        # (close to) a stationary point: the objective's gradient is a small fraction of the initial one
+        torch.manual_seed(0)
+        start = mlp(6, 16, 3 if loss == "cross_entropy" else 2)
+        grad_start = torch.autograd.grad(penalised_objective(start, loss_fn, zt, yt, alpha), list(start.parameters()))
+        grads = torch.autograd.grad(objective, list(net.parameters()))
+        largest = max(float(g.abs().max()) for g in grads)
+        assert largest < 5e-3 and largest < 0.05 * max(float(g.abs().max()) for g in grad_start)
+        if alpha < 1:
+            assert float(objective.detach()) < 0.5 * float(penalised_objective(start, loss_fn, zt, yt, alpha).detach())
+        norms.append(float((w1 ** 2).sum().detach() + (w2 ** 2).sum().detach()))
+        # deterministic: the same seed gives the same net
+        torch.manual_seed(0)
+        again = fit_mlp_lbfgs(mlp(6, 16, 3 if loss == "cross_entropy" else 2), loss_fn, z, y, alpha, max_iter=500)
+        torch.testing.assert_close(again[0].weight, w1, rtol=0, atol=0)
+    assert norms[1] < 0.5 * norms[0]  # a larger penalty, smaller weights
 
-    def score(outputs, y):  # records every epoch's validation macro-F1 and the net's weights then
-        history.append(macro_f1_score(outputs, y))
-        weights.append(net[0].weight.detach().clone())
-        return history[-1]
 
-    torch.manual_seed(0)
-    net = mlp(8, 16, 3)
-    best = train_mlp_early_stopping(net, torch.nn.functional.cross_entropy, z_train, y_train, z_val, y_val, 1e-2,
-                                    20, 40, patience, 0, "cpu", score_fn=score)
-    first_best = int(np.argmax(history)) + 1  # epochs count from 1; the first of equal scores
-    assert best == first_best
-    assert len(history) == 40 or len(history) == first_best + patience  # stopped `patience` epochs after it
-    torch.testing.assert_close(net[0].weight, weights[best - 1], rtol=0, atol=0)  # its weights restored
-    # the default protocol stops on macro-F1 with 20 epochs of patience; the reference keeps scikit-learn's 5
-    from relcon.eval.Classify.MLP_probe import PATIENCE
-    assert PATIENCE == {"subject": 20, "reference": 5}
+@pytest.mark.parametrize("key", ["reg_grid", "max_epochs", "lr"])
+def test_mlp_probe_names_the_adam_settings_it_no_longer_takes(tmp_path, key):
+    folder = write_folds(tmp_path / "data", n_train=2, n_eval=2)
+    ev = Base_EvalConfig(model_folder="Classify", model_file="MLP_probe", name="t", cv_splits=1,
+                         data_config=SupervisedDataConfig(data_folder=str(folder)), evalnetparams={key: 1})
+    data = load_fold(folder, 0, in_channels=3)
+    model = model_module(ev).Model(ev, Features(), tmp_path / "run", "cpu", {"init": "features"})
+    with pytest.raises(ValueError, match=f"evalnetparams\\['{key}'\\]"):
+        model.fit(data["train"], data["val"])
+    # the reference protocol keeps scikit-learn's settings
+    from relcon.eval.Classify.MLP_probe import REFERENCE_PATIENCE
+    assert REFERENCE_PATIENCE == 5
 
 
 # ----------------------------------------------------------------------------- the table

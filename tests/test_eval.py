@@ -273,7 +273,7 @@ def test_seven_reference_evaluations_on_small_generated_folders(tmp_path, monkey
         ev.data_config.data_folder = str(tmp_path / rel)
         ev.epochs = 1
         if ev.model_file == "MLP_probe":
-            ev.evalnetparams["max_epochs"] = 10
+            ev.evalnetparams["max_iter"] = 10
     config = _tiny_pretrained_run(tmp_path, monkeypatch, evals)
     config.net_config.params["blocks"][-1]["base_filters"] = 256  # the heads expect embed_dim 256
     torch.manual_seed(0)

@@ -1,12 +1,13 @@
 """MLP probe for regression: standardised frozen features -> one hidden layer of 512 ReLU units
--> M targets, Adam on the mean squared error of the standardised targets, stopped on the loss of
-the fold's own (subject-disjoint) validation split; the best validation epoch is kept. The
-regularisation (weight decay x dropout, ``REG_GRID`` of the classification probe) is chosen by
-the validation mean squared error, as the ridge probe chooses its penalty.
+-> M targets, fitted as the classification probe's default protocol is: full-batch L-BFGS on the
+mean squared error of the standardised targets plus an L2 penalty ``alpha / (2 N) * sum ||W||^2``;
+the penalty of ``ALPHA_GRID`` with the lowest mean squared error on the fold's own
+(subject-disjoint) validation split is refitted on train + val, as the ridge probe chooses and
+refits its penalty (features standardised on train + val, targets on train).
 
-evalnetparams: ``hidden`` (512), ``max_epochs`` (200), ``patience`` (5), ``batch_size`` (200),
-``lr`` (1e-3), ``reg_grid``. (The classification probe's ``early_stopping="reference"`` protocol has no
-regression counterpart in the paper's code and is refused.)
+evalnetparams: ``hidden`` (512), ``alpha_grid``, ``max_iter`` (200). (The classification probe's
+``early_stopping="reference"`` protocol has no regression counterpart in the paper's code and is
+refused.)
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 
 from relcon.eval.Base_Eval import Base_EvalClass, Split
-from relcon.eval.Classify.MLP_probe import REG_GRID, fit_regularised_mlp, linear_layers, mlp_outputs
+from relcon.eval.Classify.MLP_probe import (ALPHA_GRID, MAX_ITER, check_probe_params, fit_penalised_mlp,
+                                            mlp_outputs, refit_mlp)
 from relcon.eval.Regress.targets import TargetScaler
 
 
@@ -28,9 +30,12 @@ class Model(Base_EvalClass):
     task = "regression"
 
     def fit_settings(self) -> dict:
-        # The grid is part of what was fitted: fits stored before it existed are redone.
+        # How the probe is fitted is part of what was fitted: fits stored before it are redone.
         settings = super().fit_settings()
-        settings["reg_grid"] = [dict(s) for s in self.config.evalnetparams.get("reg_grid", REG_GRID)]
+        p = self.config.evalnetparams
+        settings["fitting"] = {"optimizer": "lbfgs", "alpha_grid": [float(a) for a in p.get("alpha_grid", ALPHA_GRID)],
+                               "max_iter": int(p.get("max_iter", MAX_ITER)), "selection": "val_mse",
+                               "refit": "train+val"}
         return settings
 
     def _fit(self, train: Split, val: Split) -> None:
@@ -38,19 +43,22 @@ class Model(Base_EvalClass):
         if p.get("early_stopping", "subject") != "subject":
             raise ValueError(f"MLP_probe (regression) early_stopping={p['early_stopping']!r}: only 'subject' "
                              f"(the fold's validation split) exists for regression")
+        check_probe_params(p, "MLP_probe (regression)")
+        alphas, max_iter, hidden = tuple(p.get("alpha_grid", ALPHA_GRID)), int(p.get("max_iter", MAX_ITER)), \
+            int(p.get("hidden", 512))
         f_train, f_val = self.features(train.X, "train features"), self.features(val.X, "val features")
-        scaler = StandardScaler().fit(f_train)
+        scaler = StandardScaler().fit(np.concatenate([f_train, f_val]))
         targets = TargetScaler.fit(train.y)
-        grid = list(p.get("reg_grid", REG_GRID))
-        net, setting, self.epochs_run, scores = fit_regularised_mlp(
-            f_train.shape[1], targets.n_targets, int(p.get("hidden", 512)), F.mse_loss, negative_mse,
-            scaler.transform(f_train), targets.transform(train.y), scaler.transform(f_val), targets.transform(val.y),
-            float(p.get("lr", 1e-3)), int(p.get("batch_size", 200)), int(p.get("max_epochs", 200)),
-            int(p.get("patience", 5)), self.config.seed, self.device, grid)
-        self.selection = {"setting": setting, "val_mse": dict(zip(map(str, grid), (-s for s in scores)))}
+        z_train, z_val = scaler.transform(f_train), scaler.transform(f_val)
+        t_train, t_val = targets.transform(train.y), targets.transform(val.y)
+        alpha, scores = fit_penalised_mlp(f_train.shape[1], targets.n_targets, hidden, F.mse_loss, negative_mse,
+                                          z_train, t_train, z_val, t_val, alphas, max_iter, self.config.seed,
+                                          self.device)
+        self.selection = {"alpha": alpha, "val_mse": {f"{float(a):g}": -s for a, s in zip(alphas, scores)}}
+        self.weights, self.biases = refit_mlp(f_train.shape[1], targets.n_targets, hidden, F.mse_loss,
+                                              np.concatenate([z_train, z_val]), np.concatenate([t_train, t_val]),
+                                              alpha, max_iter, self.config.seed, self.device)
         self.mean, self.scale, self.targets = scaler.mean_, scaler.scale_, targets
-        self.weights = [layer.weight.detach().cpu() for layer in linear_layers(net)]
-        self.biases = [layer.bias.detach().cpu() for layer in linear_layers(net)]
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         z = (self.features(X, "test features") - self.mean) / self.scale
