@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from benchutil import LoadMeter, summarise, timed_runs  # noqa: E402
 
 # The reference implementation on the 2-core CPU these benchmarks were written for (issue #7).
 REFERENCE_CPU = {
@@ -76,42 +78,6 @@ BENCHMARKS = ("relcon_step", "distance", "motifdist_step", "loader")
 
 
 # ----------------------------------------------------------------------------- helpers
-def cpu_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all CPUs from /proc/stat; None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
-
-
-def own_cpu_seconds() -> float:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-class LoadMeter:
-    """Share of the machine's CPU time used by *other* processes while it runs."""
-
-    def __enter__(self):
-        self.start = (cpu_jiffies(), own_cpu_seconds(), time.time(), os.getloadavg())
-        return self
-
-    def __exit__(self, *exc):
-        jiffies, own, wall, load = cpu_jiffies(), own_cpu_seconds(), time.time(), os.getloadavg()
-        (j0, own0, wall0, load0) = self.start
-        self.result = {"loadavg_1min_before": round(load0[0], 2), "loadavg_1min_after": round(load[0], 2)}
-        if jiffies and j0:
-            hz = os.sysconf("SC_CLK_TCK")
-            busy = (jiffies[0] - j0[0]) / hz
-            capacity = (jiffies[1] - j0[1]) / hz  # wall x CPUs
-            self.result["others_cpu_share"] = round(max(busy - (own - own0), 0.0) / max(capacity, 1e-9), 3)
-            self.result["own_cpu_share"] = round((own - own0) / max(capacity, 1e-9), 3)
-        return False
-
-
 def sync(device) -> None:
     import torch
 
@@ -127,17 +93,6 @@ def peak_gb(device) -> dict:
         out["peak_cuda_gb"] = round(torch.cuda.max_memory_allocated(device) / 1e9, 3)
     out["peak_gb"] = out.get("peak_cuda_gb", out["peak_rss_gb"])
     return out
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def timed_runs(fn, warmup: int, repeats: int) -> list:
-    """Results of ``fn()`` (each a dict of phase -> seconds) for ``repeats`` runs after warm-up."""
-    for _ in range(warmup):
-        fn()
-    return [fn() for _ in range(repeats)]
 
 
 def interleaved_runs(fns: dict, warmup: int, repeats: int) -> dict:
@@ -158,11 +113,6 @@ def by_precision(args, results: dict) -> dict:
     if len(args.precision) == 1:
         return results[args.precision[0]] | {"precision": args.precision[0]}
     return results | {"precision": list(args.precision)}
-
-
-def summarise(runs: list) -> dict:
-    keys = runs[0].keys()
-    return {k: round(median([r[k] for r in runs]), 4) for k in keys} | {"runs": runs}
 
 
 # ----------------------------------------------------------------------------- benchmarks

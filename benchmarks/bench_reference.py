@@ -59,7 +59,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,56 +67,14 @@ import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from benchutil import LoadMeter, summarise, timed_runs  # noqa: E402
+
 BENCHMARKS = ("relcon_step", "distance", "motifdist_step")
 ATTENTIONS = ("sparsemax", "softmax")
 RELCON_CONFIG, MOTIFDIST_CONFIG = "25_3_8_relcon", "25_3_8_motifdist"
 MOTIFDIST_BATCH = 64  # the 25_3_8_motifdist config's batch size, as bench.py times it
-
-
-# ----------------------------------------------------------------------------- helpers
-def cpu_jiffies():
-    """(busy, total) jiffies of all CPUs from /proc/stat; None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
-
-
-def own_cpu_seconds() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    return me.ru_utime + me.ru_stime
-
-
-class LoadMeter:
-    """Share of the machine's CPU time that other processes used while the block ran."""
-
-    def __enter__(self):
-        self.start = (cpu_jiffies(), own_cpu_seconds(), os.getloadavg())
-        return self
-
-    def __exit__(self, *exc):
-        (j0, own0, load0), j1, own1 = self.start, cpu_jiffies(), own_cpu_seconds()
-        self.result = {"loadavg_1min_before": round(load0[0], 2), "loadavg_1min_after": round(os.getloadavg()[0], 2)}
-        if j0 and j1:
-            hz = os.sysconf("SC_CLK_TCK")
-            capacity = max((j1[1] - j0[1]) / hz, 1e-9)
-            own = own1 - own0
-            self.result["others_cpu_share"] = round(max((j1[0] - j0[0]) / hz - own, 0.0) / capacity, 3)
-            self.result["own_cpu_share"] = round(own / capacity, 3)
-        return False
-
-
-def summarise(runs: list) -> dict:
-    return {k: round(statistics.median([r[k] for r in runs]), 4) for k in runs[0]} | {"runs": runs}
-
-
-def timed_runs(fn, warmup: int, repeats: int) -> list:
-    for _ in range(warmup):
-        fn()
-    return [fn() for _ in range(repeats)]
 
 
 # ----------------------------------------------------------------------------- the reference

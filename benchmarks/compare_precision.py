@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import LoadMeter  # noqa: E402
+from benchutil import LoadMeter  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 
