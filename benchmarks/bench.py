@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from benchutil import LoadMeter, summarise, timed_runs  # noqa: E402
+from benchutil import LoadMeter, add_shape_arguments, summarise, timed_runs  # noqa: E402
 
 # The reference implementation on the 2-core CPU these benchmarks were written for (issue #7).
 REFERENCE_CPU = {
@@ -480,13 +480,7 @@ def run_child(name: str, args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per benchmark (median reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--cands", type=int, default=20, help="within-user candidates K")
-    p.add_argument("--step-attention", default="sparsemax",
-                   help="distance attention(s) for relcon_step: sparsemax, softmax or sparsemax,softmax")
+    add_shape_arguments(p, BENCHMARKS)
     p.add_argument("--simple", action="store_true", help="also time the simple pairwise distance loop")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="encoder layout in relcon_step (auto: channels-last on CPU only)")

@@ -69,7 +69,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchutil import LoadMeter, summarise, timed_runs  # noqa: E402
+from benchutil import LoadMeter, add_shape_arguments, summarise, timed_runs  # noqa: E402
 
 BENCHMARKS = ("relcon_step", "distance", "motifdist_step")
 ATTENTIONS = ("sparsemax", "softmax")
@@ -364,13 +364,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference-path", required=True, help="checkout of github.com/maxxu05/relcon (holds its relcon/)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per benchmark (median reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--cands", type=int, default=20, help="within-user candidates K")
-    p.add_argument("--step-attention", default="sparsemax",
-                   help="distance attention(s) in relcon_step: sparsemax, softmax or sparsemax,softmax")
+    add_shape_arguments(p, BENCHMARKS)
     p.add_argument("--epoch-call", action="store_true",
                    help="relcon_step: also time the reference's run_one_epoch on the same batch")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

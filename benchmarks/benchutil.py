@@ -59,3 +59,16 @@ def timed_runs(fn, warmup: int, repeats: int) -> list:
 def summarise(runs: list) -> dict:
     keys = runs[0].keys()
     return {k: round(median([r[k] for r in runs]), 4) for k in keys} | {"runs": runs}
+
+
+def add_shape_arguments(parser, benchmarks) -> None:
+    """The options both benchmark scripts share: which benchmarks, how many runs, and the
+    reference shapes (B anchors, K within-user candidates, the distance's attention)."""
+    parser.add_argument("--only", default=",".join(benchmarks),
+                        help=f"comma-separated subset of {', '.join(benchmarks)}")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per benchmark (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cands", type=int, default=20, help="within-user candidates K")
+    parser.add_argument("--step-attention", default="sparsemax",
+                        help="distance attention(s) for relcon_step: sparsemax, softmax or sparsemax,softmax")
