@@ -193,3 +193,17 @@ def test_comparison_config_trains_evaluates_and_tabulates(tmp_path, monkeypatch)
     pytest.importorskip("matplotlib")
     assert compare.main(runs + ["--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_comparison_table_bolds_the_best_only_where_methods_are_compared():
+    from relcon.eval.comparison import markdown
+
+    def cell(mean, task="classification"):
+        metric = "macro_f1" if task == "classification" else "mae"
+        return {"task": task, "mean": {metric: mean}, "std": {metric: 0.01}, "folds": [0, 1]}
+
+    rows = [{"method": "A", "cells": {"har": cell(0.6), "gait": cell(12.0, "regression"), "ft": cell(0.5)}},
+            {"method": "B", "cells": {"har": cell(0.7), "gait": cell(10.0, "regression")}}]
+    lines = markdown(rows, ["har", "gait", "ft"]).splitlines()
+    assert lines[2] == "| A | 0.600 ± 0.010 | 12.000 ± 0.010 | 0.500 ± 0.010 |"  # a lone "ft" value: nothing to beat
+    assert lines[3] == "| B | **0.700 ± 0.010** | **10.000 ± 0.010** | – |"  # higher F1, lower MAE

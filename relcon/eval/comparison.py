@@ -102,11 +102,12 @@ def column_title(key: str, rows: list[dict]) -> str:
 
 
 def markdown(rows: list[dict], columns: list[str]) -> str:
-    """The table; the best mean of each column in bold; "–" where a method lacks an evaluation."""
+    """The table; the best mean of each column in bold (only where the column compares two or more
+    methods); "–" where a method lacks an evaluation."""
     best = {}
     for key in columns:
         values = [headline(r["cells"][key]) for r in rows if key in r["cells"]]
-        if values:
+        if len(values) > 1:
             higher = values[0][1]
             best[key] = (max if higher else min)(v[2] for v in values)
     lines = ["| method | " + " | ".join(column_title(k, rows) for k in columns) + " |",
