@@ -97,6 +97,10 @@ class RunOptions:
         run has its own name or data, else the prerequisite config's own folder."""
         return f"{run}__{prerequisite}" if (self.name or self.data) else prerequisite
 
+    def prepare(self, name: str, overrides=(), registry_dict=None):
+        """Config ``name`` prepared with this invocation's data folder and precision (``prepare``)."""
+        return prepare(name, overrides, registry_dict, data=self.data, precision=self.precision)
+
     def for_prerequisite(self) -> "RunOptions":
         """What a prerequisite trained in this invocation inherits: resuming, the data folder and
         the precision."""
@@ -218,7 +222,7 @@ def train_prerequisites(name: str, run: str, config, options: RunOptions, device
     ``{prerequisite config name: (its run folder, its config)}``."""
     dirs = {}
     for prerequisite in config.prerequisites():
-        pre_config = prepare(prerequisite, data=options.data, precision=options.precision)
+        pre_config = options.prepare(prerequisite)
         pre_run = options.prerequisite_name(run, prerequisite)
         pre_dir = out_dir(pre_run)
         dirs[prerequisite] = (pre_dir, pre_config)
@@ -252,7 +256,7 @@ def train(name: str, config, options: RunOptions, device, log_dir: Path, depth: 
         # An evaluation-only config: the encoder is another run's, trained first if missing.
         if source == name:
             raise RunError(f"config {name}: pretrained_from names the config itself")
-        source_config = prepare(source, data=options.data, precision=options.precision)
+        source_config = options.prepare(source)
         source_run = options.prerequisite_name(run, source)
         if options.eval_only or training_state(out_dir(source_run), source_config.epochs) == "finished":
             return out_dir(source_run)
@@ -304,8 +308,7 @@ def run_config(name: str, config, options: RunOptions, device) -> Path:
     log_dir = out_dir(run)
     encoder_dir = train(name, config, options, device, log_dir)
     if config.eval_configs and distributed.is_main():  # evaluations are single-process
-        encoder_config = (prepare(config.pretrained_from, data=options.data, precision=options.precision)
-                          if config.pretrained_from else config)
+        encoder_config = options.prepare(config.pretrained_from) if config.pretrained_from else config
         run_evaluations(log_dir, run, config, device, EncoderRun(encoder_dir, encoder_dir.name, encoder_config),
                         eval_epoch=options.eval_epoch, refit=options.retrain_eval)
         printlog(f"Figures and a report: python -m relcon.report {log_dir} (writes {log_dir / 'report'}/"
@@ -322,8 +325,7 @@ def run_comparison(name: str, config, options: RunOptions, device) -> None:
     member_dirs = []
     for member in config.members:
         printlog(f"{name}: member {member}", log_dir)
-        member_dirs.append(run_config(member, prepare(member, data=options.data, precision=options.precision),
-                                      member_options, device))
+        member_dirs.append(run_config(member, options.prepare(member), member_options, device))
     if distributed.is_main():
         table, _, _ = write_comparison(member_dirs, log_dir)
         printlog(f"\nComparison {name} (headline metric, mean ± std over folds; {log_dir / 'comparison.md'}; "
@@ -349,7 +351,7 @@ def main(argv=None) -> int:
             build_parser().print_usage(sys.stderr)
             print("error: --config NAME is required (see --list)", file=sys.stderr)
             return 2
-        config = prepare(args.config, args.overrides, registry_dict, data=options.data, precision=options.precision)
+        config = options.prepare(args.config, args.overrides, registry_dict)
         device = distributed.init(select_device(args.device))  # joins torchrun's process group if any
         run = options.run_name(args.config)
         log_dir = out_dir(run)

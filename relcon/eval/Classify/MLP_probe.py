@@ -123,6 +123,26 @@ def check_probe_params(params: dict, owner: str) -> None:
                              f"penalty chosen on validation replaced{hint}")
 
 
+def lbfgs_params(params: dict, owner: str) -> tuple[tuple, int, int]:
+    """(alpha grid, L-BFGS max_iter, hidden units) of an L-BFGS probe's ``evalnetparams``.
+
+    Raises:
+        ValueError: a setting of the Adam probe (``check_probe_params``), or an empty grid or a
+            penalty that is negative or not finite.
+    """
+    check_probe_params(params, owner)
+    alphas = tuple(params.get("alpha_grid", ALPHA_GRID))
+    if not alphas or any(not np.isfinite(a) or a < 0 for a in map(float, alphas)):
+        raise ValueError(f"{owner} alpha_grid={list(alphas)!r}: expected a non-empty list of penalties >= 0")
+    return alphas, int(params.get("max_iter", MAX_ITER)), int(params.get("hidden", 512))
+
+
+def lbfgs_fit_settings(alphas, max_iter: int, selection: str) -> dict:
+    """How an L-BFGS probe is fitted, for ``fit_settings`` (a stored fit made otherwise is redone)."""
+    return {"optimizer": "lbfgs", "alpha_grid": [float(a) for a in alphas], "max_iter": max_iter,
+            "selection": selection, "refit": "train+val"}
+
+
 def macro_f1_score(outputs: np.ndarray, y: np.ndarray) -> float:
     return f1_score(y, np.argmax(outputs, axis=1), average="macro", zero_division=0)
 
@@ -133,9 +153,9 @@ class Model(Base_EvalClass):
     def fit_settings(self) -> dict:
         # How the probe is fitted is part of what was fitted: fits stored before it are redone.
         settings = super().fit_settings()
-        if self._params()[0] == "subject":
-            settings["fitting"] = {"optimizer": "lbfgs", "alpha_grid": [float(a) for a in self._params()[2]],
-                                   "max_iter": self._params()[3], "selection": "val_macro_f1", "refit": "train+val"}
+        protocol, _, alphas, max_iter, _ = self._params()
+        if protocol == "subject":
+            settings["fitting"] = lbfgs_fit_settings(alphas, max_iter, "val_macro_f1")
         return settings
 
     def _params(self):
@@ -144,12 +164,10 @@ class Model(Base_EvalClass):
         if protocol not in PROTOCOLS:
             raise ValueError(f"MLP_probe early_stopping={protocol!r}: expected one of {PROTOCOLS}")
         if protocol == "subject":
-            check_probe_params(p, "MLP_probe")
-        alphas = tuple(p.get("alpha_grid", ALPHA_GRID))
-        if not alphas or any(not np.isfinite(a) or a < 0 for a in map(float, alphas)):
-            raise ValueError(f"MLP_probe alpha_grid={list(alphas)!r}: expected a non-empty list of penalties >= 0")
-        return protocol, int(p.get("hidden", 512)), alphas, int(p.get("max_iter", MAX_ITER)), \
-            int(p.get("patience", REFERENCE_PATIENCE))
+            alphas, max_iter, hidden = lbfgs_params(p, "MLP_probe")
+        else:  # scikit-learn's settings: max_iter epochs, patience
+            alphas, max_iter, hidden = (), int(p.get("max_iter", MAX_ITER)), int(p.get("hidden", 512))
+        return protocol, hidden, alphas, max_iter, int(p.get("patience", REFERENCE_PATIENCE))
 
     def _fit(self, train: Split, val: Split) -> None:
         protocol, hidden, alphas, max_iter, patience = self._params()

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 
 from relcon.eval.Base_Eval import Base_EvalClass, Split
-from relcon.eval.Classify.MLP_probe import (ALPHA_GRID, MAX_ITER, check_probe_params, fit_penalised_mlp,
-                                            mlp_outputs, refit_mlp)
+from relcon.eval.Classify.MLP_probe import (fit_penalised_mlp, lbfgs_fit_settings, lbfgs_params, mlp_outputs,
+                                            refit_mlp)
 from relcon.eval.Regress.targets import TargetScaler
 
 
@@ -32,10 +32,8 @@ class Model(Base_EvalClass):
     def fit_settings(self) -> dict:
         # How the probe is fitted is part of what was fitted: fits stored before it are redone.
         settings = super().fit_settings()
-        p = self.config.evalnetparams
-        settings["fitting"] = {"optimizer": "lbfgs", "alpha_grid": [float(a) for a in p.get("alpha_grid", ALPHA_GRID)],
-                               "max_iter": int(p.get("max_iter", MAX_ITER)), "selection": "val_mse",
-                               "refit": "train+val"}
+        alphas, max_iter, _ = lbfgs_params(self.config.evalnetparams, "MLP_probe (regression)")
+        settings["fitting"] = lbfgs_fit_settings(alphas, max_iter, "val_mse")
         return settings
 
     def _fit(self, train: Split, val: Split) -> None:
@@ -43,9 +41,7 @@ class Model(Base_EvalClass):
         if p.get("early_stopping", "subject") != "subject":
             raise ValueError(f"MLP_probe (regression) early_stopping={p['early_stopping']!r}: only 'subject' "
                              f"(the fold's validation split) exists for regression")
-        check_probe_params(p, "MLP_probe (regression)")
-        alphas, max_iter, hidden = tuple(p.get("alpha_grid", ALPHA_GRID)), int(p.get("max_iter", MAX_ITER)), \
-            int(p.get("hidden", 512))
+        alphas, max_iter, hidden = lbfgs_params(p, "MLP_probe (regression)")
         f_train, f_val = self.features(train.X, "train features"), self.features(val.X, "val features")
         scaler = StandardScaler().fit(np.concatenate([f_train, f_val]))
         targets = TargetScaler.fit(train.y)
