@@ -57,18 +57,93 @@ def _batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
                         bn.training or bn.running_mean is None, momentum, bn.eps)
 
 
-def _padded(like: torch.Tensor, pad: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """An uninitialised buffer shaped like ``like`` with ``pad`` zero columns added on the time
-    axis (same memory layout), and the view of its interior: writing into the view replaces
+class Scratch:
+    """Two reusable CPU buffers for the training step's short-lived feature maps.
+
+    Each BN -> ReLU -> conv writes the normalised map and its zero-padded, rectified copy before
+    the convolution, and its backward rebuilds the padded copy and writes the ReLU's gradient:
+    maps that live for one autograd step. On CPU a freshly allocated map above glibc's mmap
+    threshold (``relcon/utils/memory.py``) is a new mapping whose pages the kernel zeroes on
+    first write, which costs about three times the batch norm itself (a (1280, 256, 62) float32
+    map: 34 ms into fresh memory, 9 ms into a reused buffer). These maps are written into two
+    buffers kept on the net instead, grown to the largest request: 166 MB for the reference
+    encoder at batch 64 with 20 candidates, about what one block's backward allocated anyway,
+    so the step's peak memory does not rise.
+
+    A slot's contents are valid until the next ``take`` of that slot; the fused steps below take
+    a slot, use it and are done with it before the next step runs (nothing taken from a slot is
+    saved for backward or returned). One training step at a time per net (the module's own
+    forward is not re-entrant either). GPU tensors bypass it: the CUDA caching allocator already
+    reuses memory. Not saved with the net, and a copy of the net starts with empty buffers.
+    """
+
+    SLOTS = ("normalised", "padded")
+
+    def __init__(self):
+        self.buffers: dict = {}
+
+    def take(self, slot: str, shape, like: torch.Tensor) -> torch.Tensor:
+        """An uninitialised tensor of ``shape`` with ``like``'s dtype, device and memory layout
+        (channels-last or contiguous), backed by buffer ``slot`` on CPU; a new tensor elsewhere."""
+        channels_last = len(shape) == 4 and like.ndim == 4 and like.is_contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        if like.device.type != "cpu":
+            return torch.empty(shape, device=like.device, dtype=like.dtype, memory_format=fmt)
+        numel = 1
+        for size in shape:
+            numel *= size
+        key = (slot, like.dtype)
+        buffer = self.buffers.get(key)
+        if buffer is None or buffer.numel() < numel:
+            self.buffers.pop(key, None)  # free the smaller one first
+            buffer = self.buffers[key] = torch.empty(numel, dtype=like.dtype)
+        flat = buffer[:numel]
+        if channels_last:  # (N, C, H, W) stored as (N, H, W, C)
+            n, c, h, w = shape
+            return flat.view(n, h, w, c).permute(0, 3, 1, 2)
+        return flat.view(shape)
+
+    def release(self, slot: str) -> None:
+        """Free ``slot``'s buffers (the next ``take`` allocates afresh)."""
+        for key in [key for key in self.buffers if key[0] == slot]:
+            del self.buffers[key]
+
+    def __deepcopy__(self, memo):
+        return Scratch()
+
+    def __getstate__(self):
+        return {"buffers": {}}
+
+
+def scratch_of(net) -> Scratch:
+    """``net``'s scratch buffers (created on first use; an attribute, not a buffer: no state_dict key)."""
+    scratch = net.__dict__.get("_fused_scratch")
+    if scratch is None:
+        scratch = net.__dict__["_fused_scratch"] = Scratch()
+    return scratch
+
+
+def _padded(like: torch.Tensor, pad: tuple[int, int], scratch: Scratch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A buffer shaped like ``like`` with ``pad`` zero columns added on the time axis (same memory
+    layout), and the view of its interior, uninitialised: writing into the view replaces
     ``F.pad``'s zero-fill and copy of the whole map."""
     left, right = pad
-    fmt = torch.channels_last if like.ndim == 4 and like.is_contiguous(memory_format=torch.channels_last) \
-        else torch.contiguous_format
-    buffer = torch.empty((*like.shape[:-1], like.shape[-1] + left + right), device=like.device, dtype=like.dtype,
-                         memory_format=fmt)
+    buffer = scratch.take("padded", (*like.shape[:-1], like.shape[-1] + left + right), like)
     buffer[..., :left].zero_()
     buffer[..., buffer.shape[-1] - right:].zero_()
     return buffer, buffer[..., left:left + like.shape[-1]]
+
+
+def _native_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, scratch):
+    """Training-mode ``native_batch_norm`` (output, batch mean, inverse std) with the output in
+    the "normalised" scratch slot (fresh memory costs more than the normalisation, see ``Scratch``)."""
+    if x.device.type != "cpu":
+        return torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
+    channels = x.shape[1]
+    save_mean, save_invstd = x.new_empty(channels), x.new_empty(channels)
+    return torch.ops.aten.native_batch_norm.out(x, weight, bias, running_mean, running_var, True, momentum, eps,
+                                                out=scratch.take("normalised", x.shape, x), save_mean=save_mean,
+                                                save_invstd=save_invstd)
 
 
 class BNReLUConv(torch.autograd.Function):
@@ -76,18 +151,18 @@ class BNReLUConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, conv_weight, conv_bias, pad,
-                stride, dilation):
+                stride, dilation, scratch):
         # Batch statistics, as in training mode; the running statistics are updated in place.
-        y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
-                                                                     True, momentum, eps)
-        y_padded, interior = _padded(y, pad)
+        y, save_mean, save_invstd = _native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var, momentum,
+                                                       eps, scratch)
+        y_padded, interior = _padded(y, pad, scratch)
         torch.clamp_min(y, 0.0, out=interior)  # relu(y) written straight into the padded input
         del y
         dims = len(stride)
         out = torch.ops.aten.convolution(y_padded, conv_weight, conv_bias, stride, [0] * dims, dilation, False,
                                          [0] * dims, 1)
         ctx.save_for_backward(x, bn_weight, bn_bias, conv_weight, save_mean, save_invstd)
-        ctx.pad, ctx.stride, ctx.dilation, ctx.eps = pad, stride, dilation, eps
+        ctx.pad, ctx.stride, ctx.dilation, ctx.eps, ctx.scratch = pad, stride, dilation, eps, scratch
         ctx.has_conv_bias = conv_bias is not None
         return out
 
@@ -98,18 +173,19 @@ class BNReLUConv(torch.autograd.Function):
         # The forward's relu(bn(x)), recomputed the way the CPU batch-norm kernel forms it: x * a + b.
         alpha = save_invstd * bn_weight
         beta = bn_bias - save_mean * alpha
-        y_padded, y = _padded(x, ctx.pad)
+        y_padded, y = _padded(x, ctx.pad, ctx.scratch)
         torch.addcmul(beta.view(shape), x, alpha.view(shape), out=y).relu_()
         dims = len(ctx.stride)
         grad_yp, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_out, y_padded, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
             ctx.stride, [0] * dims, ctx.dilation, False, [0] * dims, 1, [True, True, ctx.has_conv_bias])
         left, right = ctx.pad
-        grad_y = torch.ops.aten.threshold_backward(grad_yp[..., left:grad_yp.shape[-1] - right], y, 0)
+        grad_y = torch.ops.aten.threshold_backward.grad_input(grad_yp[..., left:grad_yp.shape[-1] - right], y, 0,
+                                                              grad_input=ctx.scratch.take("normalised", x.shape, x))
         del grad_yp, y, y_padded  # lowers the peak: the last block's backward sees every activation alive
         grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
             grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
-        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, grad_w, grad_b, None, None, None
+        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, grad_w, grad_b, None, None, None, None
 
 
 class BNReLUMaxPool(torch.autograd.Function):
@@ -117,12 +193,12 @@ class BNReLUMaxPool(torch.autograd.Function):
     the rectified map and the pooling indices are recomputed in backward."""
 
     @staticmethod
-    def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, pool):
-        y, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var,
-                                                                     True, momentum, eps)
+    def forward(ctx, x, bn_weight, bn_bias, running_mean, running_var, momentum, eps, pool, scratch):
+        y, save_mean, save_invstd = _native_batch_norm(x, bn_weight, bn_bias, running_mean, running_var, momentum,
+                                                       eps, scratch)
         out = _max_pool(y.relu_(), pool)[0]
         ctx.save_for_backward(x, bn_weight, bn_bias, save_mean, save_invstd)
-        ctx.eps, ctx.pool = eps, pool
+        ctx.eps, ctx.pool, ctx.scratch = eps, pool, scratch
         return out
 
     @staticmethod
@@ -130,14 +206,15 @@ class BNReLUMaxPool(torch.autograd.Function):
         x, bn_weight, bn_bias, save_mean, save_invstd = ctx.saved_tensors
         shape = (1, -1) + (1,) * (x.ndim - 2)
         alpha = save_invstd * bn_weight
-        y = torch.addcmul((bn_bias - save_mean * alpha).view(shape), x, alpha.view(shape)).relu_()
+        y = torch.addcmul((bn_bias - save_mean * alpha).view(shape), x, alpha.view(shape),
+                          out=ctx.scratch.take("normalised", x.shape, x)).relu_()
         _, indices = _max_pool(y, ctx.pool)
         grad_y = _max_pool_backward(grad_out, y, indices, ctx.pool)
-        grad_y = torch.ops.aten.threshold_backward(grad_y, y, 0)
+        torch.ops.aten.threshold_backward.grad_input(grad_y, y, 0, grad_input=grad_y)  # in place
         del y, indices
         grad_x, grad_bn_w, grad_bn_b = torch.ops.aten.native_batch_norm_backward(
             grad_y, x, bn_weight, None, None, save_mean, save_invstd, True, ctx.eps, [True, True, True])
-        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, None
+        return grad_x, grad_bn_w, grad_bn_b, None, None, None, None, None, None
 
 
 def _max_pool(y: torch.Tensor, pool: nn.MaxPool1d):
@@ -164,13 +241,13 @@ def _conv(x: torch.Tensor, weight, bias, stride, dilation, pad=(0, 0)) -> torch.
     return torch.ops.aten.convolution(x, weight, bias, stride, [0] * dims, dilation, False, [0] * dims, 1)
 
 
-def bn_relu_conv(bn: nn.BatchNorm1d, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+def bn_relu_conv(bn: nn.BatchNorm1d, conv: nn.Conv1d, x: torch.Tensor, scratch: Scratch) -> torch.Tensor:
     """``conv(relu(bn(x)))`` for x (B, C, T) or (B, C, 1, T)."""
     weight, stride, dilation = _conv_args(conv, x.ndim)
     pad = _same_padding(conv)
     if _saves_less(bn):
         return BNReLUConv.apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                weight, conv.bias, pad, stride, dilation)
+                                weight, conv.bias, pad, stride, dilation, scratch)
     return _conv(_batch_norm(bn, x).relu_(), weight, conv.bias, stride, dilation, pad)
 
 
@@ -184,13 +261,15 @@ def use_channels_last(net, x: torch.Tensor) -> bool:
     return x.device.type == "cpu" if net.channels_last is None else bool(net.channels_last)
 
 
-def res_block(block, x: torch.Tensor) -> torch.Tensor:
+def res_block(block, x: torch.Tensor, scratch: Scratch) -> torch.Tensor:
     """``block(x)`` (a ``ResBlock``) for x (B, C, T) or (B, C, 1, T) -> same layout."""
-    out = bn_relu_conv(block.bn2, block.conv2, bn_relu_conv(block.bn1, block.conv1, x))
+    out = bn_relu_conv(block.bn2, block.conv2, bn_relu_conv(block.bn1, block.conv1, x, scratch), scratch)
+    # The skip path added in place: the convolution's output is fresh and saved by nobody, and
+    # out + x would be one more freshly zeroed map per block (same sum, bit for bit).
     if isinstance(block.projection_conv, nn.Identity):
-        return out + x
+        return out.add_(x)
     weight, stride, dilation = _conv_args(block.projection_conv, x.ndim)
-    return out + _conv(x, weight, block.projection_conv.bias, stride, dilation)
+    return out.add_(_conv(x, weight, block.projection_conv.bias, stride, dilation))
 
 
 def forward(net, x: torch.Tensor) -> torch.Tensor:
@@ -203,10 +282,14 @@ def forward(net, x: torch.Tensor) -> torch.Tensor:
     bn = net.first_block_bn
     if _saves_less(bn):
         out = BNReLUMaxPool.apply(out, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                  pool)
+                                  pool, scratch_of(net))
     else:
         out = _max_pool(_batch_norm(bn, out).relu_(), pool)[0]
+    scratch = scratch_of(net)
     for block in net.basicblock_list:
-        out = res_block(block, out)
+        out = res_block(block, out, scratch)
+    # The backward pass starts with every activation alive: the step's peak. There the
+    # normalised map's buffer would idle through the first convolution's backward.
+    scratch.release("normalised")
     # (B, C, T') or (B, C, 1, T') -> (B, C, T'), the layout forward_modules pools over
     return net.final_pool(out.flatten(2))
