@@ -102,3 +102,62 @@ def test_unfused_forward_is_the_module_composition():
     net.fused = False
     with torch.no_grad():
         assert torch.equal(net(x), net.forward_modules(x))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_reused_scratch_buffers_change_nothing(channels_last):
+    """The fused training step writes its short-lived maps into buffers kept on the net
+    (``fused.Scratch``). Reusing them across blocks of different widths, across two encoder
+    calls before one backward (as RelCon's anchors and candidates) and across steps gives
+    bit-for-bit what fresh buffers for every call give; the buffers are reused, not regrown,
+    after the first step, and are neither saved nor copied."""
+    import copy
+    import pickle
+
+    from relcon.nets.ResNet1D import fused
+
+    params = dict(init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
+                  init_maxpool=dict(kernel_size=3, stride=2), finalpool="avg",
+                  blocks=[dict(n=2, in_channels=8, base_filters=8, kernel_size=3, stride=1),
+                          dict(n=2, in_channels=8, base_filters=16, kernel_size=4, stride=1)])
+    torch.manual_seed(0)
+    shared = Net(**params)
+    fresh = copy.deepcopy(shared)
+    for net in (shared, fresh):
+        net.channels_last = channels_last
+
+    def step(net, anchors, candidates, renew):
+        if renew:
+            net.__dict__["_fused_scratch"] = fused.Scratch()
+        emb_a = net(anchors)
+        if renew:
+            net.__dict__["_fused_scratch"] = fused.Scratch()
+        emb_c = net(candidates)
+        if renew:  # the backward takes its buffers from the scratch the forward saw last
+            net.__dict__["_fused_scratch"] = fused.Scratch()
+        (emb_a.square().sum() + (emb_c * emb_c.flip(0)).sum()).backward()
+        return emb_a, emb_c
+
+    pointers = []
+    for _ in range(3):
+        anchors, candidates = torch.randn(4, 3, 128), torch.randn(10, 3, 128) * 2 + 0.5
+        out_shared = step(shared, anchors, candidates, renew=False)
+        out_fresh = step(fresh, anchors, candidates, renew=True)
+        for a, b in zip(out_shared, out_fresh):
+            assert torch.equal(a, b)
+        for (name, p), q in zip(shared.named_parameters(), fresh.parameters()):
+            assert torch.equal(p.grad, q.grad), name
+            p.grad, q.grad = None, None
+        for (name, b), c in zip(shared.named_buffers(), fresh.buffers()):
+            assert torch.equal(b, c), name
+        scratch = fused.scratch_of(shared)
+        pointers.append({key: buf.data_ptr() for key, buf in scratch.buffers.items()})
+    # the "padded" slot is never released; the "normalised" one is released after each forward
+    padded = [key for key in pointers[0] if key[0] == "padded"]
+    assert padded and all(p[key] == pointers[0][key] for p in pointers for key in padded)
+    assert all(key[0] in fused.Scratch.SLOTS for key in pointers[0])
+
+    assert not any("scratch" in key for key in shared.state_dict())
+    assert fused.scratch_of(copy.deepcopy(shared)).buffers == {}
+    assert fused.scratch_of(pickle.loads(pickle.dumps(shared))).buffers == {}
+    assert fused.scratch_of(shared).buffers  # the original keeps its own
