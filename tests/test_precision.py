@@ -1,6 +1,7 @@
 """Mixed precision (``precision="bf16"``, ``relcon/utils/precision.py``): bfloat16 forward passes
 close to float32 ones, float32 where it matters (sparsemax, distances, losses, parameters,
 optimiser state, embeddings), and ``"fp32"`` exactly today's computation."""
+import copy
 import hashlib
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from relcon_testutils import FIXTURES, REPO, run_env, write_tree
 
@@ -88,8 +90,39 @@ def test_resnet1d_bf16_forward_close_to_fp32(mode):
         net = import_net(tiny_resnet()).train()
     with torch.autocast(**BF16):
         out = net(x)
-    assert out.dtype == torch.bfloat16  # the convolutions ran in bf16 (not the float32 fused path)
+    assert out.dtype == torch.bfloat16  # the convolutions ran in bf16
     assert 0 < rel_l2(out, ref) < NET_RTOL
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_resnet1d_fused_bf16_step_as_accurate_as_the_modules_under_autocast(channels_last):
+    """Under autocast the fused path runs its convolutions in bf16 as autocast runs the modules:
+    bf16 maps, float32 parameter gradients, and output and gradients no further from float32
+    than the module composition's under autocast."""
+    torch.manual_seed(0)
+    fused = import_net(tiny_resnet()).train()
+    fused.channels_last = channels_last
+    modules, fp32 = copy.deepcopy(fused), copy.deepcopy(fused)
+    x = motion(16).transpose(1, 2).contiguous()
+    weights = torch.randn(16, fused.embed_dim, generator=torch.Generator().manual_seed(1))
+    outputs = {}
+    for name, net, forward, bf16 in (("fused", fused, fused.forward, True),
+                                     ("modules", modules, modules.forward_modules, True),
+                                     ("fp32", fp32, fp32.forward, False)):
+        with KernelDtypes() as kernels, torch.autocast(**BF16, enabled=bf16):
+            out = forward(x)
+        (out.float() * weights).sum().backward()
+        outputs[name] = out
+        assert kernels.seen == ({torch.bfloat16} if bf16 else {torch.float32}), name
+    assert outputs["fused"].dtype == torch.bfloat16
+    assert 0 < rel_l2(outputs["fused"], outputs["fp32"]) < NET_RTOL
+    assert rel_l2(outputs["fused"], outputs["fp32"]) < 2 * rel_l2(outputs["modules"], outputs["fp32"])
+    grads = {name: torch.cat([p.grad.flatten() for p in net.parameters()])
+             for name, net in (("fused", fused), ("modules", modules), ("fp32", fp32))}
+    assert all(p.grad.dtype == torch.float32 for p in fused.parameters())
+    assert 0 < rel_l2(grads["fused"], grads["fp32"]) < 2 * rel_l2(grads["modules"], grads["fp32"])
+    for (name, b_fused), b_modules in zip(fused.named_buffers(), modules.buffers()):  # running statistics
+        torch.testing.assert_close(b_fused.float(), b_modules.float(), rtol=0.02, atol=0.02, msg=name)
 
 
 def test_sparsemax_under_autocast_is_float32_and_sums_to_one():
@@ -229,18 +262,31 @@ class batches_loader:
 TRAINERS = ["motifdist", "relcon", "rebar", "simclr", "augpred"]
 
 
+class KernelDtypes(TorchDispatchMode):
+    """Records the output dtype of every convolution and matrix product that runs (below
+    autograd and autocast, so it sees the kernels as dispatched, whichever code path called them)."""
+
+    PRODUCTS = {"convolution", "mm", "addmm", "bmm", "baddbmm"}
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket.__name__ in self.PRODUCTS and isinstance(out, torch.Tensor):
+            self.seen.add(out.dtype)
+        return out
+
+
 @pytest.mark.parametrize("kind", TRAINERS)
 def test_bf16_training_step_finite_with_float32_state(kind, tmp_path, one_thread):
     tree = write_tree(tmp_path / "tree", subjects=(2, 1, 1), hours=1, segments=6)
     model = make_trainer(kind, tree, tmp_path / "run", precision="bf16")
-    seen = []  # dtypes of the trained net's linear/conv outputs during the step
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.dtype)) for m in model.net.modules()
-             if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d))]
-    loss = one_step(model, tree)
-    for h in hooks:
-        h.remove()
+    with KernelDtypes() as kernels:
+        loss = one_step(model, tree)
     assert np.isfinite(loss)
-    assert torch.bfloat16 in seen, "the forward pass did not run under bf16 autocast"
+    assert torch.bfloat16 in kernels.seen, "the forward pass did not run under bf16 autocast"
     for name, p in model.net.named_parameters():
         assert p.dtype == torch.float32, name
     states = list(model.optimizer.state.values())

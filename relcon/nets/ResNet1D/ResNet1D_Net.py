@@ -66,9 +66,9 @@ class Net(nn.Module):
             the first taking ``in_channels``, the rest ``base_filters``.
 
     Attributes, not saved:
-        fused: ``True`` (default) = ``forward`` takes the fused path of ``fused.py``; ``False`` =
-            ``forward_modules``. Under ``torch.autocast`` (precision "bf16") ``forward`` always
-            takes ``forward_modules``, whose convolutions autocast runs in bfloat16.
+        fused: ``True`` (default) = ``forward`` takes the fused path of ``fused.py`` (under
+            ``torch.autocast``, precision "bf16", too: it runs the convolutions in bfloat16 as
+            autocast runs ``forward_modules``); ``False`` = ``forward_modules``.
         channels_last: layout of the fused path: ``None`` (default) = 2-D channels-last on CPU
             tensors; ``True``/``False`` forces it on / off (see ``fused.py``).
     """
@@ -108,9 +108,7 @@ class Net(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"ResNet1D expects (batch, {self.in_channels}, time); got {tuple(x.shape)}")
-        # Under autocast (bf16 mixed precision) the plain modules: autocast casts their convolutions;
-        # the fused path calls aten.convolution, which autocast does not cast, and would stay float32.
-        if self.fused and not torch.is_autocast_enabled(x.device.type):
+        if self.fused:  # under autocast too: the fused path casts as autocast casts the modules
             return fused.forward(self, x)
         return self.forward_modules(x)
 

@@ -40,11 +40,16 @@ def _same_padding(conv: nn.Conv1d) -> tuple[int, int]:
     return conv.padding[0], conv.padding[0]
 
 
-def _conv_args(conv: nn.Conv1d, ndim: int):
-    """(weight, stride, dilation) of ``conv`` for inputs (B, C, T) or (B, C, 1, T)."""
+def _conv_args(conv: nn.Conv1d, ndim: int, dtype: torch.dtype | None = None):
+    """(weight, bias, stride, dilation) of ``conv`` for inputs (B, C, T) or (B, C, 1, T), the
+    weight and bias cast to ``dtype`` (autocast's precision; None = as they are). The cast is
+    autograd's, so their gradients come back in the parameters' dtype, as under autocast."""
+    weight, bias = conv.weight, conv.bias
+    if dtype is not None:
+        weight, bias = weight.to(dtype), None if bias is None else bias.to(dtype)
     if ndim == 3:
-        return conv.weight, [conv.stride[0]], [conv.dilation[0]]
-    return conv.weight.unsqueeze(2), [1, conv.stride[0]], [1, conv.dilation[0]]
+        return weight, bias, [conv.stride[0]], [conv.dilation[0]]
+    return weight.unsqueeze(2), bias, [1, conv.stride[0]], [1, conv.dilation[0]]
 
 
 def _bn_momentum(bn: nn.BatchNorm1d) -> float:
@@ -145,7 +150,9 @@ def _native_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps
     if x.device.type != "cpu":
         return torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
     channels = x.shape[1]
-    save_mean, save_invstd = x.new_empty(channels), x.new_empty(channels)
+    # batch statistics in the parameters' dtype (float32 for a bfloat16 map, as the kernel returns them)
+    stat_dtype = weight.dtype if weight is not None else torch.promote_types(x.dtype, torch.float32)
+    save_mean, save_invstd = x.new_empty(channels, dtype=stat_dtype), x.new_empty(channels, dtype=stat_dtype)
     return torch.ops.aten.native_batch_norm.out(x, weight, bias, running_mean, running_var, True, momentum, eps,
                                                 out=scratch.take("normalised", x.shape, x), save_mean=save_mean,
                                                 save_invstd=save_invstd)
@@ -246,14 +253,15 @@ def _conv(x: torch.Tensor, weight, bias, stride, dilation, pad=(0, 0)) -> torch.
     return torch.ops.aten.convolution(x, weight, bias, stride, [0] * dims, dilation, False, [0] * dims, 1)
 
 
-def bn_relu_conv(bn: nn.BatchNorm1d, conv: nn.Conv1d, x: torch.Tensor, scratch: Scratch) -> torch.Tensor:
-    """``conv(relu(bn(x)))`` for x (B, C, T) or (B, C, 1, T)."""
-    weight, stride, dilation = _conv_args(conv, x.ndim)
+def bn_relu_conv(bn: nn.BatchNorm1d, conv: nn.Conv1d, x: torch.Tensor, scratch: Scratch,
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``conv(relu(bn(x)))`` for x (B, C, T) or (B, C, 1, T); the convolution in ``dtype``."""
+    weight, bias, stride, dilation = _conv_args(conv, x.ndim, dtype)
     pad = _same_padding(conv)
     if _saves_less(bn):
         return BNReLUConv.apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                weight, conv.bias, pad, stride, dilation, scratch)
-    return _conv(_batch_norm(bn, x).relu_(), weight, conv.bias, stride, dilation, pad)
+                                weight, bias, pad, stride, dilation, scratch)
+    return _conv(_batch_norm(bn, x).relu_(), weight, bias, stride, dilation, pad)
 
 
 def _saves_less(bn: nn.BatchNorm1d) -> bool:
@@ -266,24 +274,43 @@ def use_channels_last(net, x: torch.Tensor) -> bool:
     return x.device.type == "cpu" if net.channels_last is None else bool(net.channels_last)
 
 
-def res_block(block, x: torch.Tensor, scratch: Scratch) -> torch.Tensor:
+def res_block(block, x: torch.Tensor, scratch: Scratch, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``block(x)`` (a ``ResBlock``) for x (B, C, T) or (B, C, 1, T) -> same layout."""
-    out = bn_relu_conv(block.bn2, block.conv2, bn_relu_conv(block.bn1, block.conv1, x, scratch), scratch)
+    out = bn_relu_conv(block.bn2, block.conv2, bn_relu_conv(block.bn1, block.conv1, x, scratch, dtype), scratch, dtype)
     # The skip path added in place: the convolution's output is fresh and saved by nobody, and
     # out + x would be one more freshly zeroed map per block (same sum, bit for bit).
     if isinstance(block.projection_conv, nn.Identity):
         return out.add_(x)
-    weight, stride, dilation = _conv_args(block.projection_conv, x.ndim)
-    return out.add_(_conv(x, weight, block.projection_conv.bias, stride, dilation))
+    weight, bias, stride, dilation = _conv_args(block.projection_conv, x.ndim, dtype)
+    return out.add_(_conv(x, weight, bias, stride, dilation))
+
+
+def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The dtype autocast would run convolutions on ``x`` in (bfloat16 for precision "bf16"), or None."""
+    device_type = x.device.type
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
 
 
 def forward(net, x: torch.Tensor) -> torch.Tensor:
-    """``net.forward_modules(x)`` computed the fused way: x (B, C, T) -> (B, embed_dim)."""
+    """``net.forward_modules(x)`` computed the fused way: x (B, C, T) -> (B, embed_dim).
+
+    Under ``torch.autocast`` (precision "bf16") the convolutions run in autocast's dtype and the
+    batch norms take that dtype's maps with float32 parameters and statistics, as autocast runs
+    ``forward_modules``: the feature maps, and so the saved activations, are bfloat16. The casts
+    are explicit here, because the fused steps call ATen ops autocast does not cast."""
+    dtype = autocast_dtype(x)
+    if dtype is None:
+        return _forward(net, x, None)
+    with torch.autocast(x.device.type, enabled=False):
+        return _forward(net, x.to(dtype), dtype)
+
+
+def _forward(net, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     if use_channels_last(net, x):
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (B, C, T) -> (B, C, 1, T)
     stem, pool = net.first_block_conv, net.first_block_maxpool
-    weight, stride, dilation = _conv_args(stem, x.ndim)
-    out = _conv(x, weight, stem.bias, stride, dilation, _same_padding(stem))
+    weight, bias, stride, dilation = _conv_args(stem, x.ndim, dtype)
+    out = _conv(x, weight, bias, stride, dilation, _same_padding(stem))
     bn = net.first_block_bn
     if _saves_less(bn):
         out = BNReLUMaxPool.apply(out, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
@@ -292,7 +319,7 @@ def forward(net, x: torch.Tensor) -> torch.Tensor:
         out = _max_pool(_batch_norm(bn, out).relu_(), pool)[0]
     scratch = scratch_of(net)
     for block in net.basicblock_list:
-        out = res_block(block, out, scratch)
+        out = res_block(block, out, scratch, dtype)
     # The backward pass starts with every activation alive: the step's peak. There the
     # normalised map's buffer would idle through the first convolution's backward.
     scratch.release("normalised")
