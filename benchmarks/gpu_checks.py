@@ -5,7 +5,8 @@
 
 Each check prints PASS/FAIL with its numbers: candidate distances batched vs the pairwise
 loop (both attention paths, TF32 off), exact sparsemax (sort-free vs sort), the ResNet1D
-memory-saving step vs the module composition (both layouts), and a short DDP-free training
+memory-saving step vs the module composition (both layouts), the same under bf16 autocast
+(the fused path's error to float32 against the module composition's), and a short DDP-free training
 step of each trainer on the device. Exit status 1 if any check fails.
 """
 from __future__ import annotations
@@ -115,6 +116,40 @@ def resnet(device):
     return result
 
 
+@check("ResNet1D fused path under bf16 autocast vs the module composition under autocast (error to float32)")
+def resnet_bf16(device):
+    from relcon.experiments.configs.RelCon_expconfigs import RESNET1D_PARAMS
+    from relcon.nets.ResNet1D.ResNet1D_Net import Net
+
+    torch.manual_seed(0)
+    base = Net(**RESNET1D_PARAMS)
+    x = torch.randn(32, 3, 256, device=device)
+    weights = torch.randn(32, base.embed_dim, device=device)
+    outs, grads = {}, {}
+    for name, bf16, forward in (("fp32", False, Net.forward_modules), ("modules", True, Net.forward_modules),
+                                ("fused", True, Net.forward)):
+        net = Net(**RESNET1D_PARAMS).to(device)
+        net.load_state_dict(base.state_dict())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = forward(net, x)
+        (out.float() * weights).sum().backward()
+        outs[name] = out.float().detach()
+        grads[name] = torch.cat([p.grad.flatten() for p in net.parameters()])
+        if name == "fused":
+            dtypes = {str(out.dtype)} | {str(p.grad.dtype) for p in net.parameters()}
+
+    def rel(a, b):
+        return float((a - b).norm() / b.norm())
+
+    result = {name: {"out_rel_err": rel(outs[name], outs["fp32"]), "grad_rel_err": rel(grads[name], grads["fp32"])}
+              for name in ("modules", "fused")}
+    result["fused_dtypes"] = sorted(dtypes)
+    result["ok"] = (dtypes == {"torch.bfloat16", "torch.float32"}
+                    and result["fused"]["out_rel_err"] <= 2 * result["modules"]["out_rel_err"] + 1e-3
+                    and result["fused"]["grad_rel_err"] <= 2 * result["modules"]["grad_rel_err"] + 1e-3)
+    return result
+
+
 @check("trainer steps on the device (MotifDist, RelCon, loss finite, weights move)")
 def trainers(device):
     import tempfile
@@ -163,7 +198,7 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False  # equal numerics: compare float32 with float32
         torch.backends.cudnn.allow_tf32 = False
         print(f"device {torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
-    for fn in (distances, sparsemax_check, resnet, trainers):
+    for fn in (distances, sparsemax_check, resnet, resnet_bf16, trainers):
         fn(device)
     if args.json:
         Path(args.json).write_text(json.dumps(RESULTS, indent=2, default=str))
