@@ -7,6 +7,11 @@ from relcon_testutils import load_fixture
 from relcon.nets.ResNet1D.ResNet1D_Net import Net
 
 REF = load_fixture("resnet1d.pt")
+# A small encoder with both block kinds (identity and projection skip) and two kernel sizes.
+SMALL = dict(init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
+             init_maxpool=dict(kernel_size=3, stride=2), finalpool="avg",
+             blocks=[dict(n=2, in_channels=8, base_filters=8, kernel_size=3, stride=1),
+                     dict(n=2, in_channels=8, base_filters=16, kernel_size=4, stride=1)])
 
 
 def rebuild_state_dict():
@@ -71,14 +76,10 @@ def test_max_pool_and_errors():
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_memory_saving_forward_and_backward_equal_the_module_composition(channels_last):
-    params = dict(init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
-                  init_maxpool=dict(kernel_size=3, stride=2), finalpool="avg",
-                  blocks=[dict(n=2, in_channels=8, base_filters=8, kernel_size=3, stride=1),
-                          dict(n=2, in_channels=8, base_filters=16, kernel_size=4, stride=1)])
     torch.manual_seed(0)
-    fast = Net(**params)
+    fast = Net(**SMALL)
     fast.channels_last = channels_last
-    slow = Net(**params)
+    slow = Net(**SMALL)
     slow.load_state_dict(fast.state_dict())
     for step in range(2):  # two steps: running statistics and num_batches_tracked too
         x = torch.randn(6, 3, 128) * 2 + 0.5
@@ -116,12 +117,8 @@ def test_reused_scratch_buffers_change_nothing(channels_last):
 
     from relcon.nets.ResNet1D import fused
 
-    params = dict(init_conv=dict(in_channels=3, base_filters=8, kernel_size=7, stride=2, padding=0),
-                  init_maxpool=dict(kernel_size=3, stride=2), finalpool="avg",
-                  blocks=[dict(n=2, in_channels=8, base_filters=8, kernel_size=3, stride=1),
-                          dict(n=2, in_channels=8, base_filters=16, kernel_size=4, stride=1)])
     torch.manual_seed(0)
-    shared = Net(**params)
+    shared = Net(**SMALL)
     fresh = copy.deepcopy(shared)
     for net in (shared, fresh):
         net.channels_last = channels_last
