@@ -27,6 +27,8 @@ of ``ResNet1D_Net`` and reads their parameters; it owns none.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,9 +101,7 @@ class Scratch:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         if like.device.type != "cpu":
             return torch.empty(shape, device=like.device, dtype=like.dtype, memory_format=fmt)
-        numel = 1
-        for size in shape:
-            numel *= size
+        numel = math.prod(shape)
         key = (slot, like.dtype)
         buffer = self.buffers.get(key)
         if buffer is None or buffer.numel() < numel:
@@ -158,6 +158,15 @@ def _native_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps
                                                 save_invstd=save_invstd)
 
 
+def _relu_bn_into(out, x, bn_weight, bn_bias, save_mean, save_invstd):
+    """The forward's relu(bn(x)) recomputed into ``out`` from the saved batch statistics, the way
+    the CPU batch-norm kernel forms it: x * a + b per channel. Returns ``out``."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    alpha = save_invstd * bn_weight
+    beta = bn_bias - save_mean * alpha
+    return torch.addcmul(beta.view(shape), x, alpha.view(shape), out=out).relu_()
+
+
 class BNReLUConv(torch.autograd.Function):
     """conv(relu(batchnorm(x))) with zero padding, saving only x and the batch statistics."""
 
@@ -181,12 +190,8 @@ class BNReLUConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, bn_weight, bn_bias, conv_weight, save_mean, save_invstd = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        # The forward's relu(bn(x)), recomputed the way the CPU batch-norm kernel forms it: x * a + b.
-        alpha = save_invstd * bn_weight
-        beta = bn_bias - save_mean * alpha
         y_padded, y = _padded(x, ctx.pad, ctx.scratch)
-        torch.addcmul(beta.view(shape), x, alpha.view(shape), out=y).relu_()
+        _relu_bn_into(y, x, bn_weight, bn_bias, save_mean, save_invstd)
         dims = len(ctx.stride)
         grad_yp, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_out, y_padded, conv_weight, [conv_weight.shape[0]] if ctx.has_conv_bias else None,
@@ -216,10 +221,7 @@ class BNReLUMaxPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, bn_weight, bn_bias, save_mean, save_invstd = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        alpha = save_invstd * bn_weight
-        y = torch.addcmul((bn_bias - save_mean * alpha).view(shape), x, alpha.view(shape),
-                          out=ctx.scratch.take("normalised", x.shape, x)).relu_()
+        y = _relu_bn_into(ctx.scratch.take("normalised", x.shape, x), x, bn_weight, bn_bias, save_mean, save_invstd)
         _, indices = _max_pool(y, ctx.pool)
         grad_y = _max_pool_backward(grad_out, y, indices, ctx.pool)
         torch.ops.aten.threshold_backward.grad_input(grad_y, y, 0, grad_input=grad_y)  # in place
@@ -312,12 +314,12 @@ def _forward(net, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     weight, bias, stride, dilation = _conv_args(stem, x.ndim, dtype)
     out = _conv(x, weight, bias, stride, dilation, _same_padding(stem))
     bn = net.first_block_bn
+    scratch = scratch_of(net)
     if _saves_less(bn):
         out = BNReLUMaxPool.apply(out, bn.weight, bn.bias, bn.running_mean, bn.running_var, _bn_momentum(bn), bn.eps,
-                                  pool, scratch_of(net))
+                                  pool, scratch)
     else:
         out = _max_pool(_batch_norm(bn, out).relu_(), pool)[0]
-    scratch = scratch_of(net)
     for block in net.basicblock_list:
         out = res_block(block, out, scratch, dtype)
     # The backward pass starts with every activation alive: the step's peak. There the
