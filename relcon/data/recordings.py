@@ -37,16 +37,19 @@ from pathlib import Path
 
 import numpy as np
 
+from relcon.data import timestamps
+from relcon.data.timestamps import RecordingError, TimestampError  # noqa: F401  (re-exported)
+from relcon.data.units import FACTORS, to_g
+
 COLUMNS = 3
 SNIFF_LINES = 100
 # (delimiter, decimal mark); " " stands for runs of whitespace.
 DIALECTS = ((",", "."), (";", "."), (";", ","), ("\t", "."), ("\t", ","), (" ", "."), (" ", ","))
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", " ": "whitespace"}
 TIME_NAMES = ("date", "t", "epoch")
-EPOCH_MS_ABOVE = 1e11
 # ActiLife's "date format ..." preamble entry -> strptime format of its Timestamp column.
 DATE_FORMATS = {"M/d/yyyy": "%m/%d/%Y %H:%M:%S.%f", "d/M/yyyy": "%d/%m/%Y %H:%M:%S.%f",
-                "dd/MM/yyyy": "%d/%m/%Y %H:%M:%S.%f", "MM/dd/yyyy": "%m/%d/%Y %H:%M:%S.%f"}  # epoch seconds reach 1e11 in the year 5138; epoch ms passed it in 1973
+                "dd/MM/yyyy": "%d/%m/%Y %H:%M:%S.%f", "MM/dd/yyyy": "%m/%d/%Y %H:%M:%S.%f"}
 
 # Sampling-rate floor for the 100 Hz encoder. Human movement in daily life has its energy below
 # about 10 Hz (gait: fundamental 1-3 Hz with harmonics to ~10 Hz; voluntary movement < 10 Hz;
@@ -56,17 +59,14 @@ DATE_FORMATS = {"M/d/yyyy": "%m/%d/%Y %H:%M:%S.%f", "d/M/yyyy": "%d/%m/%Y %H:%M:
 MIN_FS = 20.0
 
 
-class RecordingError(ValueError):
-    """A recording file cannot be read; the message names the file, line and what was expected."""
-
-
 @dataclass
 class Recording:
     """A recording as read from a file.
 
     xyz: (T, 3) float64 acceleration in the file's units (NaN where a cell was empty, when
-        missing values are allowed). time: (T,) float64 seconds (epoch seconds for date-times,
-        naive date-times taken as UTC) or None. fs_hint: a rate named in the file (Hz) or None.
+        missing values are allowed). time: (T,) float64 seconds (epoch seconds, UTC, for
+        date-times; see ``relcon/data/timestamps.py``) or None. fs_hint: a rate named in the file
+        or estimated from a coarse clock (Hz) or None.
     """
 
     path: str
@@ -230,114 +230,251 @@ def choose_columns(path, dialect: dict) -> tuple[list[int], int | None]:
 
 
 # ----------------------------------------------------------------------------- reading
-def _strict_rows(path: Path, dialect: dict, xyz_cols: list[int], time_col: int | None, allow_missing: bool):
-    """Line by line: the first bad line and column is named. Returns (xyz, time strings)."""
-    delimiter, decimal, n = dialect["delimiter"], dialect["decimal"], dialect["columns"]
-    names = dialect["header"]
-    rows, times = [], []
+CHUNK_ROWS = 500_000  # rows a chunk (CSV, .npy): the memory of a reader does not grow with the file
+UNITS_PROBE_ROWS = 1_000_000  # units are recognised on the finite rows among the first this many
+
+
+@dataclass
+class Chunk:
+    """Consecutive rows of a recording: ``xyz`` (n, 3) float64 (in g, or the file's units when
+    read with ``units=None``; NaN rows where values are missing), ``t`` (n,) float64 seconds
+    (UTC epoch seconds for date-times) or None, ``first_row`` the 0-based data row of ``xyz[0]``."""
+
+    xyz: np.ndarray
+    t: np.ndarray | None
+    first_row: int
+
+
+def _data_rows(path: Path, dialect: dict):
+    """(line number, cells) of each data row, streamed."""
+    skip = dialect["skiprows"] + (dialect["header"] is not None)
     with _open_text(path) as f:
         for number, line in enumerate(f, start=1):
-            if number <= dialect["skiprows"] + (names is not None) or not line.strip():
+            if number <= skip or not line.strip():
                 continue
-            cells = _split(line.rstrip("\r\n"), delimiter)
-            if len(cells) != n:
-                raise RecordingError(f"{path}, line {number}: {len(cells)} column(s) separated by "
-                                     f"{DELIMITER_NAMES[delimiter]}; expected {n} like line "
-                                     f"{dialect['first_data_line']}")
-            values = []
-            for column in xyz_cols:
-                cell = cells[column]
-                label = f"column {column + 1}" + (f" ({names[column]!r})" if names else "")
-                value = _number(cell, decimal)
-                if value is None and not (allow_missing and cell.strip() == ""):
-                    raise RecordingError(f"{path}, line {number}, {label}: {cell!r} is not a number")
-                if value is not None and not math.isfinite(value) and not allow_missing:
-                    raise RecordingError(f"{path}, line {number}, {label}: {cell!r} is not a finite number")
-                values.append(np.nan if value is None else value)
-            rows.append(values)
-            if time_col is not None:
-                times.append((number, cells[time_col]))
-    return np.asarray(rows, dtype=np.float64).reshape(-1, COLUMNS), times
+            yield number, _split(line.rstrip("\r\n"), dialect["delimiter"])
 
 
-def parse_times(path, values, lines=None, column: str = "time", date_format: str | None = None) -> np.ndarray:
-    """Seconds (float64) from ISO 8601 date-times, epoch seconds or epoch milliseconds, or
-    date-times in ``date_format`` (strptime; from an ActiGraph preamble).
+def _first_bad_line(path: Path, dialect: dict, xyz_cols: list[int], allow_missing: bool) -> None:
+    """Raise :class:`RecordingError` naming the first line with a wrong column count or a bad
+    acceleration cell; return if there is none. Streams the file (nothing is kept)."""
+    decimal, n, names = dialect["decimal"], dialect["columns"], dialect["header"]
+    for number, cells in _data_rows(path, dialect):
+        if len(cells) != n:
+            raise RecordingError(f"{path}, line {number}: {len(cells)} column(s) separated by "
+                                 f"{DELIMITER_NAMES[dialect['delimiter']]}; expected {n} like line "
+                                 f"{dialect['first_data_line']}")
+        for column in xyz_cols:
+            cell = cells[column]
+            label = f"column {column + 1}" + (f" ({names[column]!r})" if names else "")
+            value = _number(cell, decimal)
+            if value is None and not (allow_missing and cell.strip() == ""):
+                raise RecordingError(f"{path}, line {number}, {label}: {cell!r} is not a number")
+            if value is not None and not math.isfinite(value) and not allow_missing:
+                raise RecordingError(f"{path}, line {number}, {label}: {cell!r} is not a finite number")
 
-    ``lines``: the file line of each value, to name the first bad one."""
+
+def _data_lines(path: Path, dialect: dict, first_row: int, count: int) -> list[int]:
+    """File line numbers of the data rows ``first_row ... first_row + count - 1``."""
+    lines = []
+    for row, (number, _) in enumerate(_data_rows(path, dialect)):
+        if row >= first_row + count:
+            break
+        if row >= first_row:
+            lines.append(number)
+    return lines
+
+
+def _csv_chunks(path: Path, dialect: dict, xyz_cols: list[int], time_col: int | None, allow_missing: bool,
+                chunk_rows: int):
+    """Raw chunks ``(xyz (n, 3) float64, time values (n,) or None, first row)`` by pandas' C
+    parser; a chunk it rejects has the file scanned line by line to name the first bad line."""
     import pandas as pd
 
-    values = pd.Series(values)
-    numbers = pd.to_numeric(values, errors="coerce")
-    if values.dtype.kind in "fiu" or numbers.notna().all():
-        t = numbers.to_numpy(dtype=np.float64)
-        if len(t) and np.nanmedian(np.abs(t)) > EPOCH_MS_ABOVE:
-            t = t / 1000.0
-        return t
-    parsed = pd.to_datetime(values, format=date_format or "ISO8601", errors="coerce")
-    if parsed.isna().any():
-        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        where = f", line {lines[i]}" if lines is not None else f", row {i + 1}"
-        raise RecordingError(f"{path}{where}, column {column!r}: {values.iloc[i]!r} is not a date-time; expected "
-                             f"ISO 8601 (2016-11-13 02:18:00.010), epoch seconds or epoch milliseconds"
-                             + (f", or {date_format} as the preamble says" if date_format else ""))
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    used = sorted(set(xyz_cols + ([time_col] if time_col is not None else [])))
+    sep = r"\s+" if dialect["delimiter"] == " " else dialect["delimiter"]
+    row = 0
+    try:
+        reader = pd.read_csv(path, sep=sep, decimal=dialect["decimal"], header=None, usecols=used,
+                             skiprows=dialect["skiprows"] + (dialect["header"] is not None), engine="c",
+                             dtype={c: np.float64 for c in xyz_cols} | ({time_col: str} if time_col is not None else {}),
+                             encoding="utf-8-sig", skip_blank_lines=True, on_bad_lines="error", chunksize=chunk_rows)
+        with reader:
+            for frame in reader:
+                xyz = frame[xyz_cols].to_numpy(dtype=np.float64)
+                if len(frame.columns) != len(used) or (not allow_missing and not np.isfinite(xyz).all()):
+                    raise ValueError("a column count or value the C parser accepted but the rules refuse")
+                yield xyz, (frame[time_col].to_numpy() if time_col is not None else None), row
+                row += len(frame)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        if isinstance(e, RecordingError):
+            raise
+        _first_bad_line(path, dialect, xyz_cols, allow_missing)
+        raise RecordingError(f"{path}: cannot be read as a CSV of x, y, z acceleration after data row {row} "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _array_chunks(xyz: np.ndarray, time: np.ndarray | None, chunk_rows: int):
+    for a in range(0, len(xyz), chunk_rows):
+        yield (np.asarray(xyz[a:a + chunk_rows], dtype=np.float64), None if time is None else time[a:a + chunk_rows],
+               a)
+
+
+class RecordingStream:
+    """A recording file read in chunks: its rate, units and time line are settled from its first
+    rows, then every row is delivered once, in order, as :class:`Chunk` s.
+
+    Args:
+        path: ``.csv`` / ``.csv.gz`` (any dialect of this module's docstring), ``.npy`` (T, 3),
+            or a device file (``.cwa``, ``.gt3x``, ``.bin``; read whole by actipy).
+        fs: the rate in Hz given by the user (checked against the time stamps), or None.
+        units: "auto", "check", "g", "m/s2", "mg" (``relcon/data/units.py``), recognised on the
+            finite rows among the first :data:`UNITS_PROBE_ROWS`; None: no conversion.
+        timezone: IANA zone that naive date-times are local to (``relcon/data/timestamps.py``).
+        allow_missing: empty or non-finite cells become NaN rows instead of an error.
+        chunk_rows: rows per chunk read (CSV and ``.npy``). Only the first
+            ``max(UNITS_PROBE_ROWS, RATE_PROBE_ROWS)`` rows are held at once, whatever the length.
+    Attributes: ``fs`` (the rate: given, stated by the file, or from its time stamps; None if
+    none), ``timed``, ``unit`` (found), ``time_info``, ``dialect``, ``notes`` (lines to log),
+    ``counts`` (the time line's counts). Raises :class:`RecordingError` (a ``ValueError``)
+    naming the file, line or row and what was expected; ``FileNotFoundError``.
+    """
+
+    def __init__(self, path, fs: float | None = None, units: str | None = "auto", timezone: str | None = None,
+                 allow_missing: bool = False, chunk_rows: int = CHUNK_ROWS):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"input {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+        if int(chunk_rows) < 1:
+            raise ValueError(f"chunk_rows={chunk_rows!r}: expected a positive number of rows")
+        self.path, self.fs_hint, self.dialect, self.notes = path, None, {}, []
+        name = path.name.lower()
+        time_name, date_format = "time", None
+        self._csv = None
+        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+            dialect = sniff(path)
+            for number, text in dialect["sample"]:  # pandas ignores extra cells outside usecols: check here
+                cells = _split(text, dialect["delimiter"])
+                if len(cells) != dialect["columns"]:
+                    raise RecordingError(f"{path}, line {number}: {len(cells)} column(s) separated by "
+                                         f"{DELIMITER_NAMES[dialect['delimiter']]}; expected {dialect['columns']} like "
+                                         f"line {dialect['first_data_line']}")
+            xyz_cols, time_col = choose_columns(path, dialect)
+            raw = _csv_chunks(path, dialect, xyz_cols, time_col, allow_missing, int(chunk_rows))
+            self.fs_hint, date_format, self._csv = dialect["fs_hint"], dialect["date_format"], dialect
+            if time_col is not None and dialect["header"]:
+                time_name = dialect["header"][time_col]
+            self.dialect = {k: dialect[k] for k in ("delimiter", "decimal", "columns", "header", "skiprows")}
+            self.dialect.update(xyz_columns=xyz_cols, time_column=time_col)
+            self.timed = time_col is not None
+        elif name.endswith(".npy"):
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except Exception as e:
+                raise RecordingError(f"{path}: cannot be read as a .npy array ({type(e).__name__}: {e})") from None
+            if array.dtype.kind not in "fiu" or array.ndim != 2 or array.shape[-1] != COLUMNS:
+                raise RecordingError(f"{path}: {array.dtype} array of shape {array.shape}; expected a recording of "
+                                     f"numbers (T, {COLUMNS}), channels last")
+            raw, self.timed = _array_chunks(array, None, int(chunk_rows)), False
+        elif name.endswith(DEVICE_SUFFIXES):
+            device = read_device(path)
+            raw, self.timed, self.fs_hint = _array_chunks(device.xyz, device.time, int(chunk_rows)), True, device.fs_hint
+            self.dialect = dict(device.dialect)
+        else:
+            raise RecordingError(f"{path}: unknown input type {path.suffix!r}; expected .csv, .csv.gz, .npy or a "
+                                 f"device file ({', '.join(DEVICE_SUFFIXES)})")
+        self._raw = iter(raw)
+        self._parser = timestamps.TimeParser(path, time_name, date_format, timezone) if self.timed else None
+        self.time_info = self._parser.info if self._parser else None
+        self._timeline = timestamps.Timeline(path, self.time_info) if self.timed else None
+
+        # The first rows settle the rate, the clock and the units, whatever the chunk size.
+        head, n = [], 0
+        for xyz, values, first in self._raw:
+            head.append((xyz, self._times(values, first), first))
+            n += len(xyz)
+            if n >= max(UNITS_PROBE_ROWS, timestamps.RATE_PROBE_ROWS):
+                break
+        if n == 0:
+            raise RecordingError(f"{path}: no data rows; expected rows of x, y, z acceleration")
+        self._head = head
+        if self.timed:
+            stamps = np.concatenate([h[1] for h in head])
+            rate = self._timeline.start(stamps[: timestamps.RATE_PROBE_ROWS], fs, fs_hint=self.fs_hint)
+            self.fs = rate
+            self.notes += self._timeline.notes
+        else:
+            if fs and self.fs_hint and abs(fs - self.fs_hint) > 0.10 * self.fs_hint:
+                raise RecordingError(f"{path}: rate {fs:g} Hz given, but the file states {self.fs_hint:g} Hz; expected "
+                                     f"them to agree")
+            self.fs = fs or self.fs_hint
+        if self.fs is not None and (not math.isfinite(self.fs) or self.fs <= 0):
+            raise RecordingError(f"{path}: rate {self.fs!r}; expected a positive number of Hz")
+        self.unit, self._factor = None, 1.0
+        if units is not None:
+            probe = np.concatenate([h[0] for h in head])[:UNITS_PROBE_ROWS]
+            finite = probe[np.isfinite(probe).all(axis=1)]
+            if len(finite):
+                self._settle_units(finite, units)
+            self._units = units
+        self.counts = self._timeline.counts if self._timeline else {}
+
+    def _settle_units(self, finite: np.ndarray, units: str) -> None:
+        _, self.unit = to_g(finite, units, source=str(self.path))
+        self._factor = FACTORS[self.unit]
+
+    def _times(self, values, first_row: int) -> np.ndarray | None:
+        if values is None:
+            return None
+        import copy
+
+        before = copy.deepcopy(self._parser) if self._csv is not None else None
+        try:
+            return self._parser(values, None, first_row)
+        except TimestampError:
+            if before is None:
+                raise
+            lines = _data_lines(self.path, self._csv, first_row, len(values))  # to name the line
+            self._parser = before
+            self.time_info = before.info
+            return self._parser(values, lines, first_row)
+
+    def chunks(self):
+        """The rows, in order, as :class:`Chunk` s (at most ``chunk_rows`` rows each)."""
+        def raw():
+            yield from self._head
+            self._head = []
+            for xyz, values, first in self._raw:
+                yield xyz, self._times(values, first), first
+
+        for xyz, stamps, first in raw():
+            if self.unit is None and getattr(self, "_units", None) is not None:  # no finite row in the first rows
+                finite = xyz[np.isfinite(xyz).all(axis=1)]
+                if len(finite):
+                    self._settle_units(finite[:UNITS_PROBE_ROWS], self._units)
+            if self._factor != 1.0:
+                xyz = xyz * self._factor
+            t = self._timeline(stamps, first) if stamps is not None else None
+            yield Chunk(xyz, t, first)
+
+    def read(self) -> Recording:
+        """The whole recording (for short files and tests: it holds every row)."""
+        parts = list(self.chunks())
+        xyz = np.concatenate([c.xyz for c in parts]) if parts else np.zeros((0, COLUMNS))
+        t = np.concatenate([c.t for c in parts]) if self.timed and parts else None
+        hint = self.fs_hint or (self.fs if self._timeline is not None and self._timeline.coarse else None)
+        return Recording(str(self.path), xyz, t, hint, self.dialect)
 
 
 def read_csv(path, allow_missing: bool = False) -> Recording:
-    """A :class:`Recording` from a CSV / CSV.gz file in any dialect of this module's docstring.
-
-    ``allow_missing``: empty cells and NaN become NaN (a processor splits the recording there);
-    otherwise they are an error naming the line and column. Raises :class:`RecordingError`.
-    """
-    import pandas as pd
-
+    """A :class:`Recording` from a CSV / CSV.gz file in any dialect of this module's docstring,
+    in the file's units. ``allow_missing``: empty cells and NaN become NaN (a processor splits
+    the recording there); otherwise they are an error naming the line and column. Raises
+    :class:`RecordingError`. Reads the whole file; :class:`RecordingStream` reads it in chunks."""
     path = Path(path)
-    dialect = sniff(path)
-    for number, text in dialect["sample"]:  # pandas ignores extra cells outside usecols: check here
-        cells = _split(text, dialect["delimiter"])
-        if len(cells) != dialect["columns"]:
-            raise RecordingError(f"{path}, line {number}: {len(cells)} column(s) separated by "
-                                 f"{DELIMITER_NAMES[dialect['delimiter']]}; expected {dialect['columns']} like line "
-                                 f"{dialect['first_data_line']}")
-    xyz_cols, time_col = choose_columns(path, dialect)
-    used = sorted(set(xyz_cols + ([time_col] if time_col is not None else [])))
-    sep = r"\s+" if dialect["delimiter"] == " " else dialect["delimiter"]
-    xyz, times, time_lines = None, None, None
-    try:
-        frame = pd.read_csv(path, sep=sep, decimal=dialect["decimal"], header=None, usecols=used,
-                            skiprows=dialect["skiprows"] + (dialect["header"] is not None), engine="c",
-                            dtype={c: np.float64 for c in xyz_cols} | ({time_col: str} if time_col is not None else {}),
-                            encoding="utf-8-sig", skip_blank_lines=True, on_bad_lines="error")
-        xyz = frame[xyz_cols].to_numpy(dtype=np.float64)
-        if len(frame.columns) != len(used) or (not allow_missing and not np.isfinite(xyz).all()):
-            xyz = None
-        elif time_col is not None:
-            times = frame[time_col].to_numpy()
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        xyz = None
-    if xyz is None:  # name the first bad line and column
-        xyz, pairs = _strict_rows(path, dialect, xyz_cols, time_col, allow_missing)
-        if time_col is not None:
-            time_lines, times = [p[0] for p in pairs], [p[1] for p in pairs]
-    if len(xyz) == 0:
-        raise RecordingError(f"{path}: no data rows; expected rows of x, y, z acceleration")
-    time = None
-    if time_col is not None:
-        name = dialect["header"][time_col] if dialect["header"] else "time"
-        try:
-            time = parse_times(path, times, time_lines, column=name, date_format=dialect["date_format"])
-        except RecordingError:
-            if time_lines is not None:
-                raise
-            _, pairs = _strict_rows(path, dialect, xyz_cols, time_col, True)  # to name the line
-            time = parse_times(path, [p[1] for p in pairs], [p[0] for p in pairs], column=name,
-                               date_format=dialect["date_format"])
-    info = {k: dialect[k] for k in ("delimiter", "decimal", "columns", "header", "skiprows")}
-    info.update(xyz_columns=xyz_cols, time_column=time_col)
-    return Recording(str(path), xyz, time, dialect["fs_hint"], info)
+    if not path.name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        raise RecordingError(f"{path}: expected a .csv / .csv.gz file")
+    return RecordingStream(path, units=None, allow_missing=allow_missing).read()
 
 
 def read_npy(path) -> np.ndarray:
@@ -360,7 +497,8 @@ DEVICES_EXTRA = 'pip install -e ".[devices]"'
 def read_device(path) -> Recording:
     """Axivity ``.cwa``, ActiGraph ``.gt3x``, GENEActiv ``.bin`` through actipy (optional extra
     ``devices``; actipy needs Java). Values in g as the device stores them (actipy's own
-    filtering, calibration, non-wear and resampling are switched off here); time in seconds."""
+    filtering, calibration, non-wear and resampling are switched off here); time in seconds.
+    actipy reads the whole file into memory."""
     try:
         import actipy
     except ImportError:
@@ -386,30 +524,10 @@ def file_rate(recording: Recording) -> float | None:
     the millisecond), else None."""
     if recording.fs_hint:
         return float(recording.fs_hint)
-    t = recording.time
-    if t is None or len(t) < 2:
-        return None
-    steps = np.diff(t[:100_000])
-    gaps = np.flatnonzero(~(steps <= 1.0))
-    steps = steps[: gaps[0]] if len(gaps) else steps
-    span = float(steps.sum())
-    return round(len(steps) / span, 2) if span > 0 else None
+    return timestamps.probe_rate(recording.time)
 
 
 def read_recording(path, allow_missing: bool = False) -> Recording:
-    """Any supported file: ``.csv`` / ``.csv.gz``, ``.npy`` (T, 3), or a device file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
-    name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-        return read_csv(path, allow_missing=allow_missing)
-    if name.endswith(".npy"):
-        array = read_npy(path)
-        if array.ndim != 2:
-            raise RecordingError(f"{path}: shape {array.shape}; expected a recording (T, {COLUMNS})")
-        return Recording(str(path), array.astype(np.float64, copy=False))
-    if name.endswith(DEVICE_SUFFIXES):
-        return read_device(path)
-    raise RecordingError(f"{path}: unknown input type {path.suffix!r}; expected .csv, .csv.gz, .npy or a device "
-                         f"file ({', '.join(DEVICE_SUFFIXES)})")
+    """Any supported file, whole, in the file's units: ``.csv`` / ``.csv.gz``, ``.npy`` (T, 3),
+    or a device file. :class:`RecordingStream` reads it in chunks."""
+    return RecordingStream(path, units=None, allow_missing=allow_missing).read()

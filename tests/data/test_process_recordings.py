@@ -43,6 +43,12 @@ def write_csv(path, xyz, fs=None, start="2020-01-01 10:58:00", time="iso", times
     return path
 
 
+def layout_files(out):
+    """Relative path -> bytes of every file of a layout (its work folder left out)."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and pr.WORK not in p.relative_to(out).parts}
+
+
 def run(tmp_path, sources, **kwargs):
     kwargs.setdefault("val", 0.0)
     kwargs.setdefault("progress", False)
@@ -140,7 +146,7 @@ def test_gaps_split_never_interpolated_and_irregular_time_is_regridded(tmp_path)
     write_csv(tmp_path / "jitter.csv", motion(len(t3), 50), times=1.7e9 + t3, time="s")
     s = run(tmp_path, [pr.Source(str(tmp_path / "jitter.csv"), "J", fs=50)], overwrite=True)
     assert s["dropped"]["irregular_runs"] == 1 and s["segments"] == 23
-    with pytest.raises(pr.ProcessingError, match=r"jitter\.csv: rate 100 Hz given, but the file's time stamps advance "
+    with pytest.raises(ValueError, match=r"jitter\.csv: rate 100 Hz given, but the file's time stamps advance "
                                                  r"at 50(\.\d+)? Hz; expected them to agree"):
         run(tmp_path, [pr.Source(str(tmp_path / "jitter.csv"), "J", fs=100)], overwrite=True)
 
@@ -210,31 +216,32 @@ def test_interrupted_run_leaves_nothing_complete_and_a_rerun_starts_clean(tmp_pa
     write_csv(tmp_path / "b.csv", motion(100 * 60, 100), 100)
     sources = pr.collect_sources([tmp_path / "a.csv", tmp_path / "b.csv"])
     first = run(tmp_path, sources)
-    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*"))
+    before = layout_files(tmp_path / "out")
     calls = []
 
-    def dying_add(self, *args):
+    def dying_write(*args):
         calls.append(args)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # a kill half way: the first subject is written, the second not
-        return original(self, *args)
+        raise KeyboardInterrupt  # a kill while the new layout is written: the old one must stay
 
-    original = pr.LayoutWriter.add
-    monkeypatch.setattr(pr.LayoutWriter, "add", dying_add)
+    monkeypatch.setattr(pr, "_write_layout", dying_write)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, sources, overwrite=True, val=0.5)
-    monkeypatch.setattr(pr.LayoutWriter, "add", original)
-    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "out").rglob("*")) == before  # old output intact
-    assert not list(tmp_path.glob(".out.staging-*"))
-    stale = tmp_path / ".out.staging-deadbeef"  # as a SIGKILL leaves it
-    (stale / "train" / "a").mkdir(parents=True)
-    np.save(stale / "train" / "a" / "h.npy", np.zeros((1, 256, 3), np.float32))
-    with pytest.raises(FileExistsError, match="pass --overwrite"):
-        run(tmp_path, sources)
-    again = run(tmp_path, sources, overwrite=True)
-    assert not stale.exists() and again["segments"] == first["segments"]
+        run(tmp_path, sources, val=0.5)  # another split: the layout is rebuilt
+    monkeypatch.undo()
+    assert calls and layout_files(tmp_path / "out") == before  # old output intact
+    assert not list((tmp_path / "out" / pr.WORK).glob("merge-*"))
+    foreign = tmp_path / "theirs"
+    (foreign / "train").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="was not written by process_recordings.py; pass --overwrite"):
+        pr.process_recordings(sources, foreign, val=0.0, progress=False)
+    again = run(tmp_path, sources)
+    assert again["segments"] == first["segments"] and layout_files(tmp_path / "out") == before
+    assert again["incremental"]["reused"] == 2 and not again["incremental"]["layout_rewritten"]
     manifest = packed.read_manifest(tmp_path / "out" / packed.MANIFEST)
     assert manifest["arrays"] == ["train/a/2020-01-01_10.npy", "train/b/2020-01-01_10.npy"]
+    taken = pr.process_recordings(sources, foreign, val=0.0, progress=False, overwrite=True)
+    theirs = layout_files(foreign)
+    assert taken["segments"] == first["segments"] and theirs.pop(pr.SUMMARY) != before[pr.SUMMARY]  # its own "out"
+    assert theirs == {k: v for k, v in before.items() if k != pr.SUMMARY}
 
 
 def test_empty_val_and_test_splits_are_absent(tmp_path):
@@ -243,7 +250,7 @@ def test_empty_val_and_test_splits_are_absent(tmp_path):
     sources = pr.collect_sources([tmp_path])
     s = run(tmp_path, sources, val=0.0, test=0.0)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([packed.MANIFEST, *packed.TABLES.values(),
-                                                                            pr.SUMMARY, "train"])
+                                                                            pr.SUMMARY, "train", pr.WORK])
     assert list(s["splits"]) == ["train"]
     with pytest.raises(ValueError, match=r"--val 0.6 \+ --test 0.5 >= 1"):
         run(tmp_path, sources, val=0.6, test=0.5, overwrite=True)
@@ -284,7 +291,11 @@ def test_command_line(tmp_path, capsys):
     assert pr.main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--quiet", "--val", "0"]) == 0
     out = capsys.readouterr().out
     assert "1 subjects, 1 subject-hours, 23 segments of 2.56 s" in out and "summary: " in out
-    assert pr.main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    assert pr.main([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--quiet", "--val", "0"]) == 0  # nothing to do
+    assert "(0 processed, 1 reused" in capsys.readouterr().out
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    assert pr.main([str(tmp_path / "in"), "--out", str(tmp_path / "theirs"), "--quiet"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
     (tmp_path / "bad.csv").write_text("a;b\n1;2\n")
     assert pr.main([str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2"), "--quiet"]) == 1
