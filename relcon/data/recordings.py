@@ -347,6 +347,8 @@ class RecordingStream:
             raise FileNotFoundError(f"input {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
         if int(chunk_rows) < 1:
             raise ValueError(f"chunk_rows={chunk_rows!r}: expected a positive number of rows")
+        if fs is not None and not (isinstance(fs, (int, float)) and math.isfinite(fs) and fs > 0):
+            raise ValueError(f"fs={fs!r}: expected the sampling rate in Hz, a positive number")
         self.path, self.fs_hint, self.dialect, self.notes = path, None, {}, []
         name = path.name.lower()
         time_name, date_format = "time", None

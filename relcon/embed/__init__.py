@@ -34,10 +34,10 @@ import math
 import sys
 import types
 import warnings
-from fractions import Fraction
 
 import numpy as np
 
+from relcon.data import continuous
 from relcon.data.recordings import warn_low_fs
 from relcon.data.units import to_g
 from relcon.nets.ResNet1D import quiet_same_padding_warning
@@ -51,7 +51,7 @@ WINDOW = 256  # samples at FS: one 2.56 s window
 WINDOW_S = WINDOW / FS
 CHANNELS = 3
 MAX_RATIO_TERM = 10_000
-
+MAX_RATIO_TERM = continuous.MAX_RATIO_TERM
 
 def check_fs(fs) -> float:
     try:
@@ -64,13 +64,8 @@ def check_fs(fs) -> float:
 
 
 def rate_ratio(fs: float) -> tuple[int, int]:
-    """(up, down) with up / down = 100 / fs, terms at most ``MAX_RATIO_TERM``."""
-    ratio = (Fraction(FS) / Fraction(str(check_fs(fs)))).limit_denominator(MAX_RATIO_TERM)
-    if ratio.numerator > MAX_RATIO_TERM:  # fs far below 1 Hz: keep the numerator bounded too
-        ratio = Fraction(1) / (1 / ratio).limit_denominator(MAX_RATIO_TERM)
-    if ratio.numerator == 0:
-        raise ValueError(f"fs={fs}: too high a rate to resample to {FS} Hz")
-    return ratio.numerator, ratio.denominator
+    """(up, down) with up / down = 100 / fs (``relcon.data.continuous.rate_ratio``, fs checked first)."""
+    return continuous.rate_ratio(check_fs(fs))
 
 
 def resample(x: np.ndarray, fs: float, axis: int) -> np.ndarray:

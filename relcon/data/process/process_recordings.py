@@ -103,7 +103,7 @@ import numpy as np
 from relcon.data import packed, recordings
 from relcon.data.continuous import FS, WINDOW as SEGMENT, Windower, new_stats
 from relcon.data.units import CHOICES as UNIT_CHOICES
-from relcon.utils.io import atomic_save_npy, atomic_write_json
+from relcon.utils.io import atomic_write_json
 from relcon.utils.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
