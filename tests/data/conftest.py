@@ -24,3 +24,15 @@ def processed(raw_root, tmp_path_factory):
     summaries = comparepriorpt.process_datasets(raw_root=raw_root, out_root=out, download=False, progress=False)
     summaries += comparesslbench.process_datasets(raw_root=raw_root, out_root=out, download=False, progress=False)
     return out, {f"{s['family']}/{s['dataset']}": s for s in summaries}
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The demo config's encoder, seeded, in eval mode (for embedding tests)."""
+    import torch
+
+    from relcon.experiments.registry import get_config
+    from relcon.utils.imports import import_net
+
+    torch.manual_seed(0)
+    return import_net(get_config("demo").net_config).eval()

@@ -14,7 +14,6 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from relcon.data import recordings, timestamps
 from relcon.data.process import process_recordings as pr
@@ -26,15 +25,6 @@ def wrist(n, fs, seed=0):
     t = np.arange(n) / fs
     swing = np.sin(2 * np.pi * 1.8 * t)[:, None] * np.array([0.5, 0.3, 0.2])
     return swing + np.array([0.1, -0.2, 0.95]) + 0.03 * rng.standard_normal((n, 3))
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    from relcon.experiments.registry import get_config
-    from relcon.utils.imports import import_net
-
-    torch.manual_seed(0)
-    return import_net(get_config("demo").net_config).eval()
 
 
 def local_stamps(zone, start_utc, n, fs, form):

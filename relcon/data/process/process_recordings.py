@@ -91,6 +91,7 @@ import sys
 import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -697,6 +698,10 @@ def _process(sources, out: Path, layout, val, test, seed, drop_nonwear, skip_bad
                         done(entry, source, future.result())
                     except (ValueError, FileNotFoundError) as e:
                         done(entry, source, error=e)
+                    except BrokenProcessPool:
+                        raise ProcessingError(f"{out}: a worker process died while processing {source.path} or "
+                                              f"another file (killed, or out of memory?); the recordings finished "
+                                              f"so far are kept: rerun the same command to go on") from None
                     bar.update(1)
     part = {"format": FORMAT, "shard": [k, n], "cohort": _cohort_digest(sources),
             "settings": {"layout": layout, "val": val, "test": test, "seed": seed, "drop_nonwear": drop_nonwear,
