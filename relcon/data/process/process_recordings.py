@@ -328,19 +328,26 @@ def _stored(work: Path, key: str) -> dict | None:
         return None
 
 
-def _process_into(work: str, source: Source, settings: Settings, key: str, progress: bool = False) -> dict:
-    """Process one recording into its key's folder (via a temporary folder renamed when complete)."""
+def _process_into(work: str, source: Source, settings: Settings, key: str, progress: bool = False,
+                  on_recording=None) -> dict:
+    """Process one recording into its key's folder (via a temporary folder renamed when complete).
+    ``on_recording(source, xyz_g, t, fs)``: called with the whole recording before the rename."""
     final = _recording_folder(Path(work), key)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{key}.*.tmp"):  # left by a killed run of this recording
         shutil.rmtree(stale, ignore_errors=True)
     tmp = final.parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
+    chunks = [] if on_recording is not None else None
     try:
         with progress_bar(desc=Path(source.path).name, unit=" rows", unit_scale=True, disable=not progress,
                           leave=False) as bar:
-            record = process_recording(source, tmp, settings, on_rows=bar.update)
+            record = process_recording(source, tmp, settings, on_rows=bar.update, keep=chunks)
         record["key"] = key
+        if on_recording is not None:
+            xyz = np.concatenate([c.xyz for c in chunks])
+            t = np.concatenate([c.t for c in chunks]) if record["timed"] else None
+            on_recording(source, xyz, t, record["fs"])
         atomic_write_json(tmp / "record.json", record)
         if final.exists():  # a recording of an earlier, killed merge: same key, same content
             shutil.rmtree(final)
@@ -680,10 +687,8 @@ def _process(sources, out: Path, layout, val, test, seed, drop_nonwear, skip_bad
         if workers == 1 or len(todo) <= 1 or on_recording is not None:
             for source, entry in todo:
                 try:
-                    if on_recording is not None:
-                        record = _process_with_hook(str(work), source, settings, entry["key"], on_recording)
-                    else:
-                        record = _process_into(str(work), source, settings, entry["key"], progress=progress)
+                    record = _process_into(str(work), source, settings, entry["key"], progress=progress,
+                                           on_recording=on_recording)
                     done(entry, source, record)
                 except (ValueError, FileNotFoundError) as e:
                     done(entry, source, error=e)
@@ -712,27 +717,6 @@ def _process(sources, out: Path, layout, val, test, seed, drop_nonwear, skip_bad
         return {"out": str(out), "merged": False, "shard": [k, n], "recordings": len(entries),
                 "processed": len(todo), "reused": reused, "files_skipped": [e for e in entries if e["error"]]}
     return merge(out, progress, extra=extra)
-
-
-def _process_with_hook(work: str, source: Source, settings: Settings, key: str, on_recording) -> dict:
-    chunks = []
-    final = _recording_folder(Path(work), key)
-    tmp = final.parent / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir(parents=True)
-    try:
-        record = process_recording(source, tmp, settings, keep=chunks)
-        record["key"] = key
-        xyz = np.concatenate([c.xyz for c in chunks])
-        t = np.concatenate([c.t for c in chunks]) if record["timed"] else None
-        on_recording(source, xyz, t, record["fs"])
-        atomic_write_json(tmp / "record.json", record)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return record
 
 
 def format_summary(summary: dict) -> str:
