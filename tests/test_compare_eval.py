@@ -168,18 +168,29 @@ def test_comparison_config_trains_evaluates_and_tabulates(tmp_path, monkeypatch)
     configs.write_text(textwrap.dedent(TINY_NETS + TEMPLATE.format(data=str(tree), har=str(har))))
     rc, out, err = run_main(monkeypatch, tmp_path / "out", configs, "--config", "tc_compare", "--device", "cpu")
     assert rc == 0, err
-    table = (tmp_path / "out" / "tc_compare" / "comparison.md").read_text()
+    table = (tmp_path / "out" / "tc_compare" / "comparison.md").read_text().split("## Paired differences")[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]
     assert [r.split(" | ")[0][2:] for r in rows] == ["RelCon (distance=euclidean)", "SimCLR", "AugPred", "random init",
                                                      "hand-crafted features"]
     assert "har/linear_probe (macro-F1)" in table and "har/MLP_probe (macro-F1)" in table
     assert "Comparison tc_compare" in out
-    # every cell is the mean ± std of that run's results.json
+    # every cell is the mean and t-interval of that run's per-fold values in results.json
+    from relcon.eval.statistics import t_interval
+
     results = json.loads((tmp_path / "out" / "tc_simclr" / "results.json").read_text())
     lin = next(r for r in results["evaluations"] if r["model_file"] == "linear_probe")
-    assert f"{lin['mean']['macro_f1']:.3f} ± {lin['std']['macro_f1']:.3f}" in rows[1]
+    mean, low, high = t_interval([f["macro_f1"] for f in lin["folds"]])
+    assert abs(mean - lin["mean"]["macro_f1"]) < 1e-12
+    assert rows[1].split(" | ")[1].startswith(f"{mean:.3f}" + ("" if low == high else f" [{low:.3f}, {high:.3f}]"))
+    # the CSV keeps every per-seed, per-fold value: 5 rows x 2 evaluations x 2 folds
     csv_lines = (tmp_path / "out" / "tc_compare" / "comparison.csv").read_text().splitlines()
-    assert csv_lines[0] == "method,run,evaluation,metric,mean,std,folds" and len(csv_lines) == 1 + 5 * 2
+    assert csv_lines[0] == "method,encoder_run,seed,evaluation,metric,fold,value" and len(csv_lines) == 1 + 5 * 2 * 2
+    simclr = [line.split(",") for line in csv_lines[1:] if line.startswith("SimCLR,") and ",har/linear_probe," in line]
+    assert [float(v[-1]) for v in simclr] == [f["macro_f1"] for f in lin["folds"]]
+    assert {v[2] for v in simclr} == {"1234"}
+    summary = (tmp_path / "out" / "tc_compare" / "comparison_summary.csv").read_text().splitlines()
+    assert summary[0].startswith("method,evaluation,metric,n,mean,std,ci95_low,ci95_high,diff_vs_reference")
+    assert len(summary) == 1 + 5 * 2
 
     # the command reads the same runs and runs nothing
     import relcon.utils.paths as paths
@@ -188,22 +199,9 @@ def test_comparison_config_trains_evaluates_and_tabulates(tmp_path, monkeypatch)
     monkeypatch.setattr(paths, "OUT_ROOT", tmp_path / "out")
     runs = [str(tmp_path / "out" / n) for n in ("tc_relcon_euclidean", "tc_simclr", "tc_augpred")]
     assert compare.main(runs + ["--out", str(tmp_path / "cmp"), "--no-figure"]) == 0
-    assert (tmp_path / "cmp" / "comparison.md").read_text().split("\n\n", 2)[2] == table.split("\n\n", 2)[2]
+    again = (tmp_path / "cmp" / "comparison.md").read_text().split("## Paired differences")[0]
+    assert again.split("\n\n", 2)[2] == table.split("\n\n", 2)[2]
     assert compare.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "cmp2")]) == 1
     pytest.importorskip("matplotlib")
     assert compare.main(runs + ["--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_comparison_table_bolds_the_best_only_where_methods_are_compared():
-    from relcon.eval.comparison import markdown
-
-    def cell(mean, task="classification"):
-        metric = "macro_f1" if task == "classification" else "mae"
-        return {"task": task, "mean": {metric: mean}, "std": {metric: 0.01}, "folds": [0, 1]}
-
-    rows = [{"method": "A", "cells": {"har": cell(0.6), "gait": cell(12.0, "regression"), "ft": cell(0.5)}},
-            {"method": "B", "cells": {"har": cell(0.7), "gait": cell(10.0, "regression")}}]
-    lines = markdown(rows, ["har", "gait", "ft"]).splitlines()
-    assert lines[2] == "| A | 0.600 ± 0.010 | 12.000 ± 0.010 | 0.500 ± 0.010 |"  # a lone "ft" value: nothing to beat
-    assert lines[3] == "| B | **0.700 ± 0.010** | **10.000 ± 0.010** | – |"  # higher F1, lower MAE

@@ -18,11 +18,12 @@ import torch
 
 from relcon.config import config_to_dict
 from relcon.data.Base_Dataset import SegmentIndex
+from relcon.data.folds import data_hint
 from relcon.data.generators import ensure_data
 from relcon.eval.comparison import write_comparison
 from relcon.eval.runner import EncoderRun, run_evaluations
 from relcon.experiments import registry
-from relcon.experiments.comparison import Comparison_Config
+from relcon.experiments.comparison import Comparison_Config, seeded_name
 from relcon.models.Base_Model import NonFiniteLossError
 from relcon.runs import (CheckpointError, checkpoint_path, describe_run, has_checkpoint, load_checkpoint,
                          move_run_aside, trained_settings_differences, training_state)
@@ -84,31 +85,37 @@ class RunOptions:
     data: str | None = None  # pre-training data folder for the config and its prerequisites
     name: str | None = None  # run folder name of the config (default: see run_name)
     precision: str | None = None  # "fp32" / "bf16" for the config, its prerequisites and evaluations
+    seed: int | None = None  # another pre-training seed than the configs' own (a comparison's ``seeds``)
 
     def run_name(self, config_name: str) -> str:
         """Folder name of the run of the invoked config: ``--name``, else ``CONFIG-DIRNAME`` with
-        ``--data`` (runs of one config on different data never share a folder), else the config name."""
+        ``--data`` (runs of one config on different data never share a folder), else the config
+        name; ``CONFIG-seed<S>`` (after the data name) when trained with another seed."""
         if self.name:
             return self.name
-        return f"{config_name}-{Path(self.data).name}" if self.data else config_name
+        run = f"{config_name}-{Path(self.data).name}" if self.data else config_name
+        return run if self.seed is None else seeded_name(run, self.seed)
 
     def prerequisite_name(self, run: str, prerequisite: str) -> str:
         """Folder name of a prerequisite of run ``run``: beside it (``RUN__PREREQUISITE``) when the
-        run has its own name or data, else the prerequisite config's own folder."""
-        return f"{run}__{prerequisite}" if (self.name or self.data) else prerequisite
+        run has its own name or data, else the prerequisite config's own folder (``-seed<S>``
+        with another seed)."""
+        if self.name or self.data:
+            return f"{run}__{prerequisite}"
+        return prerequisite if self.seed is None else seeded_name(prerequisite, self.seed)
 
     def prepare(self, name: str, overrides=(), registry_dict=None):
-        """Config ``name`` prepared with this invocation's data folder and precision (``prepare``)."""
-        return prepare(name, overrides, registry_dict, data=self.data, precision=self.precision)
+        """Config ``name`` prepared with this invocation's data folder, precision and seed (``prepare``)."""
+        return prepare(name, overrides, registry_dict, data=self.data, precision=self.precision, seed=self.seed)
 
     def for_prerequisite(self) -> "RunOptions":
-        """What a prerequisite trained in this invocation inherits: resuming, the data folder and
-        the precision."""
-        return RunOptions(resume_on=self.resume_on, data=self.data, precision=self.precision)
+        """What a prerequisite trained in this invocation inherits: resuming, the data folder,
+        the precision and the seed."""
+        return RunOptions(resume_on=self.resume_on, data=self.data, precision=self.precision, seed=self.seed)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "RunOptions":
-        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
 
 
 def ssl_folders(config, log_dir=None) -> dict:
@@ -117,8 +124,10 @@ def ssl_folders(config, log_dir=None) -> dict:
     root = ensure_data(config.data_config, log_dir)
     train = root / "train"
     if not train.is_dir():
-        hint = ("python relcon/data/process/process_dummydataset.py"
-                + ("" if root.name == "dummydataset" else f" --out-dir {config.data_config.data_folder}"))
+        hint = data_hint(root)
+        if not hint.startswith("python "):  # not a benchmark's folder
+            hint = ("python relcon/data/process/process_dummydataset.py"
+                    + ("" if root.name == "dummydataset" else f" --out-dir {config.data_config.data_folder}"))
         raise FileNotFoundError(f"data folder {train} (train split) does not exist; create the data first, e.g. "
                                 f"`{hint}`, or turn recordings into this layout with "
                                 f"`python relcon/data/process/process_recordings.py FILES --out {root}`")
@@ -160,11 +169,23 @@ def apply_precision(config, precision: str | None):
     return config
 
 
-def prepare(name: str, overrides=(), registry_dict=None, data: str | None = None, precision: str | None = None):
-    """Config ``name`` with overrides (and ``--data``, ``--precision``) applied, checked; its
-    thread count set."""
+def apply_seed(config, seed: int | None):
+    """Set ``seed`` (a comparison's pre-training seed; None: keep the config's) on ``config`` and
+    on its evaluation configs (their random-init encoders and probes follow it too)."""
+    if seed is not None:
+        for target in [config] + list(getattr(config, "eval_configs", [])):
+            if hasattr(target, "seed"):
+                target.seed = int(seed)
+    return config
+
+
+def prepare(name: str, overrides=(), registry_dict=None, data: str | None = None, precision: str | None = None,
+            seed: int | None = None):
+    """Config ``name`` with overrides (and ``--data``, ``--precision``, a comparison's seed)
+    applied, checked; its thread count set."""
     config = registry.get_config(name, registry_dict)
     registry.apply_overrides(config, list(overrides))
+    apply_seed(config, seed)
     apply_data(config, data)
     apply_precision(config, precision)
     check_eval_folders(name, config)
@@ -323,12 +344,20 @@ def run_comparison(name: str, config, options: RunOptions, device) -> None:
     log_dir = out_dir(options.run_name(name))
     member_options = dataclasses.replace(options, name=None)  # members keep their own run folders
     member_dirs = []
-    for member in config.members:
-        printlog(f"{name}: member {member}", log_dir)
-        member_dirs.append(run_config(member, options.prepare(member), member_options, device))
+    seeds = config.seeds or [None]
+    for seed in seeds:
+        for member in config.members:
+            member_config = options.prepare(member)
+            seeded = member_options
+            if seed is not None and seed != member_config.seed:
+                seeded = dataclasses.replace(member_options, seed=seed)
+                member_config = seeded.prepare(member)
+            what = "" if seed is None else f" (seed {seed}, {seeds.index(seed) + 1} of {len(seeds)})"
+            printlog(f"{name}: member {member}{what}: run {seeded.run_name(member)}", log_dir)
+            member_dirs.append(run_config(member, member_config, seeded, device))
     if distributed.is_main():
-        table, _, _ = write_comparison(member_dirs, log_dir)
-        printlog(f"\nComparison {name} (headline metric, mean ± std over folds; {log_dir / 'comparison.md'}; "
+        table, _, _ = write_comparison(member_dirs, log_dir, test=config.test)
+        printlog(f"\nComparison {name} ({log_dir / 'comparison.md'}; every value in comparison.csv; "
                  f"figure: python -m relcon.compare {name}):\n{table}", log_dir)
 
 
