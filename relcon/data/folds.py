@@ -68,6 +68,8 @@ def data_hint(folder: Path) -> str:
         return "python relcon/data/process/process_synthetic_har.py"
     if "capture24" in text:
         return "python relcon/data/process/process_capture24.py"
+    if "shoulderphysio" in text:
+        return "python relcon/data/process/process_shoulderphysio.py"
     return "the matching script in relcon/data/process/"
 
 

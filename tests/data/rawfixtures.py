@@ -432,3 +432,45 @@ def write_capture24(raw_dir, *, as_zip: bool = False, **kwargs) -> Path:
     for name, data in files.items():
         _write(Path(raw_dir) / name, data)
     return Path(raw_dir) / "capture24"
+
+
+SHOULDERPHYSIO_CODES = ["PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"]
+
+
+def shoulderphysio_dict(subjects=(1, 2, 3, 4), seed: int = 0) -> dict:
+    """seglearn 1.2.5's ``watch_dataset.npy`` content: a dict of ``X`` (list of (n, 6) float64 at
+    50 Hz: ax, ay, az in g, wx, wy, wz), ``y`` (int64 exercise ids), ``subject`` (int64),
+    ``side`` (float64, 1 right, 0 left), ``X_labels`` and ``y_labels`` (lists of str); one
+    recording per subject, side and exercise, in the real file's order (by subject, then side)."""
+    rng = np.random.default_rng(seed)
+    X, y, subject, side = [], [], [], []
+    for s in subjects:
+        for arm in (0.0, 1.0):
+            for label in range(len(SHOULDERPHYSIO_CODES)):
+                n = int(rng.integers(300, 520))  # 6-10 s at 50 Hz
+                t = np.arange(n) / 50.0
+                acc = np.stack([np.sin(2 * np.pi * (0.3 + 0.1 * label) * t + k) * (0.3 + 0.1 * k)
+                                for k in range(3)], axis=1) + [0.0, 0.4, -0.15] + 0.05 * rng.standard_normal((n, 3))
+                gyro = 0.5 * rng.standard_normal((n, 3))
+                X.append(np.concatenate([acc, gyro], axis=1))
+                y.append(label)
+                subject.append(s)
+                side.append(arm)
+    return {"X": X, "y_labels": list(SHOULDERPHYSIO_CODES), "y": np.array(y, dtype=np.int64),
+            "subject": np.array(subject, dtype=np.int64), "side": np.array(side),
+            "X_labels": ["ax", "ay", "az", "wx", "wy", "wz"]}
+
+
+def shoulderphysio_npy_bytes(content: dict) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, content, allow_pickle=True)
+    return buf.getvalue()
+
+
+def write_shoulderphysio_wheel(raw_dir, content: dict | None = None, **kwargs) -> Path:
+    """``raw_dir/seglearn-1.2.5-py3-none-any.whl``: a zip holding ``seglearn/data/watch_dataset.npy``
+    (and a dist-info file, as the real wheel does)."""
+    npy = shoulderphysio_npy_bytes(content if content is not None else shoulderphysio_dict(**kwargs))
+    data = _zip_bytes({"seglearn/__init__.py": b"", "seglearn/data/watch_dataset.npy": npy,
+                       "seglearn-1.2.5.dist-info/WHEEL": b"Wheel-Version: 1.0\n"})
+    return _write(Path(raw_dir) / "seglearn-1.2.5-py3-none-any.whl", data)

@@ -11,6 +11,8 @@ each, evaluated with the synthetic HAR probes and the gait-cadence ridge probe.
 """
 import copy
 
+from relcon.data import class_names
+from relcon.data.Base_Dataset import SSLDataConfig, SupervisedDataConfig
 from relcon.eval.Base_Eval import Base_EvalConfig
 from relcon.experiments.comparison import Comparison_Config
 from relcon.experiments.configs.Demo_expconfigs import DEMO_GAIT, DEMO_HAR, alldemo_expconfigs
@@ -107,8 +109,56 @@ allcompare_expconfigs["demo_relcon"] = _demo_relcon
 # DTW is left out of the demo comparison for its cost: every step aligns 1248 pairs of 256-sample
 # segments (82M cells, 511 sequential updates), several seconds a step on a 2-core CPU. Add it with
 # `python run_exp.py --config demo_relcon_dtw` and `python -m relcon.compare demo_compare demo_relcon_dtw`.
+DEMO_MEMBERS = ["demo_relcon", "demo_simclr", "demo_augpred", "demo_rebar"] + [
+    f"demo_relcon_{a}" for a in ABLATIONS if a != "dtw"]
 allcompare_expconfigs["demo_compare"] = Comparison_Config(
-    members=["demo_relcon", "demo_simclr", "demo_augpred", "demo_rebar"]
-    + [f"demo_relcon_{a}" for a in ABLATIONS if a != "dtw"],
+    members=DEMO_MEMBERS,
     description="offline comparison at demo scale: RelCon, SimCLR, AugPred, REBAR, 3 RelCon ablations (DTW: see "
                 "demo_relcon_dtw), random init, hand-crafted features; ends with one table")
+# The same comparison over 3 pre-training seeds; the first (1234, every config's own seed) is
+# demo_compare's runs, so after demo_compare only seeds 1235 and 1236 are trained.
+allcompare_expconfigs["demo_compare_seeds"] = Comparison_Config(
+    members=DEMO_MEMBERS, seeds=[1234, 1235, 1236],
+    description="demo_compare over 3 pre-training seeds (95 % intervals over seeds x folds, paired t-tests with "
+                "Holm's correction); reuses demo_compare's runs as its first seed")
+
+
+# ----------------------------------------------------------------------------- real recordings
+# The shoulder-physiotherapy smartwatch set (``python relcon/data/process/process_shoulderphysio.py``
+# downloads it from PyPI and writes both folders): pre-training on its recordings without labels,
+# the 7-exercise probes over 5 subject-wise folds. The demo's encoder, distance and optimisation.
+SHOULDER_PRETRAIN = SSLDataConfig(data_folder="relcon/data/datasets/shoulderphysio/pretrain")
+SHOULDER_HAR = SupervisedDataConfig(data_folder="relcon/data/datasets/shoulderphysio/har",
+                                    class_names=list(class_names.SHOULDERPHYSIO))
+
+
+def shoulderphysio_evals():
+    """Linear and MLP probes of the exercise, over 5 subject-wise folds, on the pre-trained
+    encoder, a random-init encoder and the hand-crafted features."""
+    return [Base_EvalConfig(name="shoulderphysio", model_folder="Classify", model_file=model_file,
+                            data_config=SHOULDER_HAR, cv_splits=5, encoder_init=init)
+            for init in ("pretrained", "random", "features") for model_file in ("linear_probe", "MLP_probe")]
+
+
+_shoulder_md = copy.deepcopy(alldemo_expconfigs["demo_motifdist"])
+_shoulder_md.description = "MotifDist (the demo's, E=32) on the shoulder-physiotherapy recordings, 10 epochs"
+_shoulder_md.data_config = SHOULDER_PRETRAIN
+allcompare_expconfigs["shoulderphysio_motifdist"] = _shoulder_md
+
+_shoulder = copy.deepcopy(alldemo_expconfigs["demo"])
+_shoulder.description = ("RelCon (the demo's encoder, 3 epochs) pre-trained on the shoulder-physiotherapy recordings; "
+                         "exercise probes with the random-init and hand-crafted baselines")
+_shoulder.data_config = SHOULDER_PRETRAIN
+_shoulder.motifdist_expconfig_key = "shoulderphysio_motifdist"
+_shoulder.eval_configs = shoulderphysio_evals()
+allcompare_expconfigs["shoulderphysio_relcon"] = _shoulder
+_shoulder_methods = methods("shoulderphysio", _shoulder, "shoulder physiotherapy")
+for _name in ("shoulderphysio_simclr", "shoulderphysio_augpred"):
+    _shoulder_methods[_name].eval_configs = [ev for ev in _shoulder_methods[_name].eval_configs
+                                             if ev.encoder_init == "pretrained"]
+    allcompare_expconfigs[_name] = _shoulder_methods[_name]
+
+allcompare_expconfigs["shoulderphysio_compare"] = Comparison_Config(
+    members=["shoulderphysio_relcon", "shoulderphysio_simclr", "shoulderphysio_augpred"], seeds=[1234, 1235, 1236],
+    description="real recordings (shoulder-physiotherapy smartwatch set, 10 subjects): RelCon, SimCLR, AugPred, random "
+                "init, hand-crafted features over 3 pre-training seeds x 5 subject-wise folds")
