@@ -46,3 +46,25 @@ def test_bad_interval_names_the_variable(monkeypatch):
         assert "RELCON_PROGRESS_SECONDS='soon'" in str(e)
     else:
         raise AssertionError("no error for RELCON_PROGRESS_SECONDS=soon")
+
+
+def test_frames_forced_between_draws_show_the_items_done(monkeypatch):
+    # a frame at most every 0.05 s, forced by set_postfix and log lines: the count it shows is
+    # always the number of items finished (was 0 until tqdm's own iterator drew a frame)
+    import re
+    import time
+
+    from relcon.utils.progress import progress
+
+    monkeypatch.setenv("RELCON_PROGRESS_SECONDS", "0.05")
+    stream = io.StringIO()
+    bar = progress(range(12), total=12, desc="train epoch 0", file=stream)
+    for i in bar:
+        time.sleep(0.02)
+        bar.set_postfix(done=i)  # i items finished before this one
+        tqdm.write("a log line", file=stream)
+    frames = [re.search(r"\| (\d+)/12 .*done=(\d+)", line) for line in stream.getvalue().splitlines()
+              if line.startswith("train epoch 0")]
+    assert len(frames) >= 3 and all(m is not None for m in frames)
+    assert all(int(m.group(1)) == int(m.group(2)) for m in frames), stream.getvalue()
+    assert int(frames[-1].group(1)) >= 6

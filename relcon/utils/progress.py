@@ -62,6 +62,20 @@ class _LogBar(tqdm):
     def clear(self, nolock=False):
         pass
 
+    def __iter__(self):
+        # tqdm's own iterator counts in a local variable and writes ``self.n`` only when it draws;
+        # frames forced between (set_postfix, log lines through tqdm.write) then showed a stale
+        # count ("0/46" a minute into an epoch). Counting through update() keeps every frame true.
+        if self.disable:
+            yield from self.iterable
+            return
+        try:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:
+            self.close()
+
 
 def progress(iterable=None, **kwargs) -> tqdm:
     """``tqdm(iterable, **kwargs)``; not on a terminal, frames at most every
