@@ -398,3 +398,22 @@ def test_processing_skip_bad_lists_the_file_and_exits_3(tmp_path, capsys):
     assert "1 file(s) were skipped (--skip-bad); exit status 3" in capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / pr.SUMMARY).read_text())
     assert [Path(f["file"]).name for f in summary["dropped"]["files_skipped"]] == ["bad.csv"]
+
+
+def test_a_rerun_with_a_new_bad_file_updates_the_summary_and_counts_it_as_failed_only(tmp_path, capsys, caplog):
+    write_csv(tmp_path / "in" / "good.csv", motion(30 * 60, 30, 1), 30)
+    args = [str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet", "--val", "0", "--skip-bad"]
+    assert pr.main(args) == 0
+    (tmp_path / "in" / "bad.csv").write_text("a;b\n1;2\n")  # the layout stays the same: only the counts change
+    caplog.clear()
+    capsys.readouterr()
+    assert pr.main(args) == pr.EXIT_SKIPPED
+    out = capsys.readouterr().out
+    assert "2 (0 processed, 1 reused" in out and "1 failed)" in out and "already up to date" in out
+    assert not any("to process" in r.getMessage() for r in caplog.records)  # --quiet: no per-shard line
+    summary = json.loads((tmp_path / "out" / pr.SUMMARY).read_text())
+    assert [Path(f["file"]).name for f in summary["dropped"]["files_skipped"]] == ["bad.csv"]
+    (tmp_path / "in" / "bad.csv").unlink()
+    assert pr.main(args) == 0
+    summary = json.loads((tmp_path / "out" / pr.SUMMARY).read_text())
+    assert summary["dropped"]["files_skipped"] == []

@@ -556,6 +556,8 @@ def merge(out, progress: bool = True, run_counts: dict | None = None, extra: dic
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+    elif current != summary:  # same layout, other counts (e.g. a file now failing or no longer failing)
+        atomic_write_json(out / SUMMARY, summary)
     _remove_unused(work, {s.get("key") for s in sources}, parts)
     atomic_write_json(previous_state, now)
     summary["incremental"] = dict(incremental, layout_rewritten=not unchanged)
@@ -663,9 +665,10 @@ def _process(sources, out: Path, layout, val, test, seed, drop_nonwear, skip_bad
             reused += 1
         else:
             todo.append((s, entry))
-    log.info("%s: %d recording(s) of %d subject(s) in shard %d/%d: %d stored, %d to process%s", out, len(mine),
-             len({s.subject for s in mine}), k, n, reused, len(todo),
-             f" with {workers} worker(s)" if workers > 1 and todo else "")
+    if progress:  # --quiet: no per-shard line (the closing summary still counts everything)
+        log.info("%s: %d recording(s) of %d subject(s) in shard %d/%d: %d stored, %d to process%s", out, len(mine),
+                 len({s.subject for s in mine}), k, n, reused, len(todo),
+                 f" with {workers} worker(s)" if workers > 1 and todo else "")
 
     def done(entry, source, record=None, error=None):
         if error is not None:
@@ -708,14 +711,15 @@ def _process(sources, out: Path, layout, val, test, seed, drop_nonwear, skip_bad
                                               f"another file (killed, or out of memory?); the recordings finished "
                                               f"so far are kept: rerun the same command to go on") from None
                     bar.update(1)
+    processed = sum(1 for _, entry in todo if not entry["error"])  # a file that failed is counted as failed only
     part = {"format": FORMAT, "shard": [k, n], "cohort": _cohort_digest(sources),
             "settings": {"layout": layout, "val": val, "test": test, "seed": seed, "drop_nonwear": drop_nonwear,
                          "timezone": timezone},
-            "foreign": foreign, "sources": entries, "processed": len(todo), "reused": reused}
+            "foreign": foreign, "sources": entries, "processed": processed, "reused": reused}
     atomic_write_json(_part_path(work, k, n), part)
     if n > 1:
         return {"out": str(out), "merged": False, "shard": [k, n], "recordings": len(entries),
-                "processed": len(todo), "reused": reused, "files_skipped": [e for e in entries if e["error"]]}
+                "processed": processed, "reused": reused, "files_skipped": [e for e in entries if e["error"]]}
     return merge(out, progress, extra=extra)
 
 
