@@ -161,12 +161,18 @@ alltc_expconfigs = {{
 '''
 
 
-def test_comparison_config_trains_evaluates_and_tabulates(tmp_path, monkeypatch):
+def run_tiny_comparison(tmp_path, monkeypatch, template: str, prefix: str):
+    """Run ``PREFIX_compare`` of ``template`` (configs over a tiny tree and HAR folds) through
+    run_exp.py's main; returns (rc, stdout, stderr)."""
     tree = write_tree(tmp_path / "tree", subjects=(2, 1, 1), hours=2, segments=5, length=64)
     har = write_folds(tmp_path / "har", T=64)
-    configs = tmp_path / "tc_expconfigs.py"
-    configs.write_text(textwrap.dedent(TINY_NETS + TEMPLATE.format(data=str(tree), har=str(har))))
-    rc, out, err = run_main(monkeypatch, tmp_path / "out", configs, "--config", "tc_compare", "--device", "cpu")
+    configs = tmp_path / f"{prefix}_expconfigs.py"
+    configs.write_text(textwrap.dedent(TINY_NETS + template.format(data=str(tree), har=str(har))))
+    return run_main(monkeypatch, tmp_path / "out", configs, "--config", f"{prefix}_compare", "--device", "cpu")
+
+
+def test_comparison_config_trains_evaluates_and_tabulates(tmp_path, monkeypatch):
+    rc, out, err = run_tiny_comparison(tmp_path, monkeypatch, TEMPLATE, "tc")
     assert rc == 0, err
     table = (tmp_path / "out" / "tc_compare" / "comparison.md").read_text().split("## Paired differences")[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| method")]

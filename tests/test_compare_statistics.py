@@ -5,7 +5,6 @@ pre-training seeds joined into one row and paired by (seed, fold), and a compari
 trained over two seeds end to end."""
 import json
 import math
-import textwrap
 
 import numpy as np
 import pytest
@@ -223,16 +222,10 @@ allts_expconfigs = {{
 
 
 def test_a_comparison_over_two_seeds_trains_each_seed_in_its_own_runs(tmp_path, monkeypatch):
-    from relcon_testutils import write_tree
     from reliability_helpers import run_main
-    from test_eval import write_folds
-    from tinyconfigs import TINY_NETS
+    from test_compare_eval import run_tiny_comparison
 
-    tree = write_tree(tmp_path / "tree", subjects=(2, 1, 1), hours=2, segments=5, length=64)
-    har = write_folds(tmp_path / "har", T=64)
-    configs = tmp_path / "ts_expconfigs.py"
-    configs.write_text(textwrap.dedent(TINY_NETS + SEEDED.format(data=str(tree), har=str(har))))
-    rc, out, err = run_main(monkeypatch, tmp_path / "out", configs, "--config", "ts_compare", "--device", "cpu")
+    rc, out, err = run_tiny_comparison(tmp_path, monkeypatch, SEEDED, "ts")
     assert rc == 0, err
     root = tmp_path / "out"
     for run in ("ts_relcon", "ts_simclr", "ts_md", "ts_relcon-seed7", "ts_simclr-seed7", "ts_md-seed7"):
@@ -249,6 +242,8 @@ def test_a_comparison_over_two_seeds_trains_each_seed_in_its_own_runs(tmp_path, 
     assert len(lines) == 1 + 3 * 2 * 2  # RelCon, SimCLR, random init x 2 seeds x 2 folds
     assert "2 seeds × the evaluation's folds" in out
     # a second call trains nothing and prints the same table
-    rc, again, err = run_main(monkeypatch, tmp_path / "out", configs, "--config", "ts_compare", "--device", "cpu")
-    assert rc == 0, err and "already trained" in again
+    rc, again, err = run_main(monkeypatch, tmp_path / "out", tmp_path / "ts_expconfigs.py", "--config", "ts_compare",
+                              "--device", "cpu")
+    assert rc == 0, err
+    assert "already trained" in again
     assert again.split("Comparison ts_compare")[1] == out.split("Comparison ts_compare")[1]

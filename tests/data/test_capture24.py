@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 import rawfixtures
-from test_datasets_download import _Handler
+from test_datasets_download import local_server
 
 from relcon.data import class_names
 from relcon.data.Base_Dataset import SegmentIndex
@@ -96,17 +94,10 @@ def test_missing_raw_without_download_says_what_to_place(tmp_path):
 
 @pytest.fixture
 def server(tmp_path):
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     zipped = rawfixtures.write_capture24(tmp_path / "served", as_zip=True).read_bytes()
-    srv.files = {"/capture24.zip": zipped}
-    srv.seen, srv.cut_next_at, srv.honour_ranges = [], None, True
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/capture24.zip"
-    srv.size = len(zipped)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with local_server({"/capture24.zip": zipped}) as srv:
+        srv.url, srv.size = f"{srv.url}/capture24.zip", len(zipped)
+        yield srv
 
 
 def test_interrupted_download_is_resumed_verified_and_processed(server, tmp_path):

@@ -1,6 +1,8 @@
 """Download and extraction against a local HTTP server on 127.0.0.1 (no network)."""
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import io
 import re
@@ -66,19 +68,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture
-def server():
+@contextlib.contextmanager
+def local_server(files: dict):
+    """An HTTP server on 127.0.0.1 serving ``files`` ({"/path": bytes}) with Range support, that
+    records every request (``seen``) and can drop the next transfer after ``cut_next_at`` bytes."""
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files = {"/data.zip": PAYLOAD, "/page.zip": b"<html>Service unavailable</html>"}
-    srv.seen = []
-    srv.cut_next_at = None
-    srv.honour_ranges = True
+    srv.files, srv.seen, srv.cut_next_at, srv.honour_ranges = files, [], None, True
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def server():
+    with local_server({"/data.zip": PAYLOAD, "/page.zip": b"<html>Service unavailable</html>"}) as srv:
+        yield srv
 
 
 def fetch(server, dest, **kw):

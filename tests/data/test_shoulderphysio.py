@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 import rawfixtures
-from test_datasets_download import _Handler
+from test_datasets_download import local_server
 
 from relcon.data import class_names
 from relcon.data.Base_Dataset import SegmentIndex
@@ -118,17 +116,10 @@ def test_a_malformed_file_is_one_line_naming_it(tmp_path, change, message):
 
 @pytest.fixture
 def server(tmp_path, content):
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     wheel = rawfixtures.write_shoulderphysio_wheel(tmp_path / "served", content).read_bytes()
-    srv.files = {"/" + sp.WHEEL: wheel}
-    srv.seen, srv.cut_next_at, srv.honour_ranges = [], None, True
-    srv.url, srv.sha256 = f"http://127.0.0.1:{srv.server_address[1]}/{sp.WHEEL}", sha(wheel)
-    srv.size = len(wheel)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with local_server({"/" + sp.WHEEL: wheel}) as srv:
+        srv.url, srv.sha256, srv.size = f"{srv.url}/{sp.WHEEL}", sha(wheel), len(wheel)
+        yield srv
 
 
 def test_download_resumes_checks_the_wheels_digest_and_extracts(server, tmp_path):
