@@ -181,6 +181,20 @@ def test_slow_cpu_warning_once(monkeypatch):
     assert len(slow) == 1
 
 
+def test_kernels_held_to_avx2_count_as_no_native_bf16(monkeypatch):
+    from relcon.utils import precision
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert precision.cpu_has_native_bf16() is False
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert precision.cpu_has_native_bf16() is False
+    monkeypatch.setattr(precision, "_warned_slow_cpu", False)
+    with pytest.warns(UserWarning, match=r"kernels AVX512.*13.6x .* 7.5x slower"):
+        with autocast("bf16", "cpu"):
+            pass
+
+
 def test_old_checkpoint_config_loads_with_fp32():
     from relcon.config import config_from_dict, config_to_dict
     from relcon.runs import load_checkpoint, resume_differences
