@@ -35,9 +35,12 @@ def cpu_has_native_bf16() -> bool:
     without it oneDNN emulates bfloat16 and mixed precision is slower than float32. Kernels held
     to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without
     AVX-512) count as no native bfloat16 even where the hardware has it."""
-    if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AVX512_BF16", "AMX"):
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
         return False
-    if os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith(("AVX2", "AVX_", "SSE", "DEFAULT")):
+    # oneDNN's ISA cap: SSE41, AVX, AVX2(_VNNI...), AVX512_CORE(_VNNI) have no bfloat16 instructions;
+    # AVX512_CORE_BF16, AVX512_CORE_FP16, AVX10_1_512(_AMX...), AVX512_CORE_AMX(_FP16) and ALL do.
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if isa not in ("ALL", "DEFAULT") and not any(t in isa for t in ("BF16", "AMX", "FP16", "AVX10")):
         return False
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         probe = getattr(torch.cpu, name, None)
