@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -48,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from benchutil import LoadMeter, add_shape_arguments, summarise, timed_runs  # noqa: E402
+from benchutil import LoadMeter, add_shape_arguments, machine_info, summarise, timed_runs  # noqa: E402
 
 # The reference implementation on the 2-core CPU these benchmarks were written for (issue #7).
 REFERENCE_CPU = {
@@ -441,15 +440,11 @@ def table(flat: dict, reference: dict, targets: dict) -> str:
 
 
 def machine(device) -> dict:
+    """benchutil.machine_info (CPU model, ISA flags and caps, ATen capability, oneDNN's ISA,
+    threads) plus the device and the OpenMP wait policy."""
     import torch
 
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device)}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        info["cpu"] = platform.processor()
+    info = machine_info(torch) | {"device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "(runtime default)")

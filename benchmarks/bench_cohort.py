@@ -24,7 +24,6 @@ import filecmp
 import gzip
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import LoadMeter  # noqa: E402
+from benchutil import LoadMeter, machine_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESS = [sys.executable, str(REPO / "relcon/data/process/process_recordings.py")]
@@ -45,20 +44,6 @@ WRAPPER = ("import json, resource, subprocess, sys; r = subprocess.run(sys.argv[
            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
            "print(json.dumps({'rc': r.returncode, 'peak_rss_mb': u.ru_maxrss / 1024, "
            "'cpu_s': u.ru_utime + u.ru_stime}), file=sys.stderr)")
-
-
-def cpu_info() -> dict:
-    model, flags = platform.processor(), set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
-    return {"cpu": model, "isa": isa, "cores": os.cpu_count()}
 
 
 def write_template(path: Path, hours: float, chunk_rows: int = 1_000_000) -> None:
@@ -172,7 +157,7 @@ def main() -> int:
           f"each), ready in {time.perf_counter() - started:.0f} s")
     rows = int(round(args.hours * 360_000)) * args.participants
     pdays = args.participants * args.hours / 24
-    results = {"machine": cpu_info(), "participants": args.participants, "hours": args.hours,
+    results = {"machine": machine_info(), "participants": args.participants, "hours": args.hours,
                "rows": rows, "runs": {}}
     base = ["--val", "0.1", "--quiet", "--overwrite"]
 

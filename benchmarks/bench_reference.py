@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -69,7 +68,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchutil import LoadMeter, add_shape_arguments, summarise, timed_runs  # noqa: E402
+from benchutil import LoadMeter, add_shape_arguments, machine_info, summarise, timed_runs  # noqa: E402
 
 BENCHMARKS = ("relcon_step", "distance", "motifdist_step")
 ATTENTIONS = ("sparsemax", "softmax")
@@ -337,11 +336,11 @@ def table(flat: dict, ours: dict) -> str:
 
 
 def machine(ref: Reference) -> dict:
-    torch = ref.torch
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(ref.device)}
+    """benchutil.machine_info (CPU model, ISA flags and caps, ATen capability, oneDNN's ISA,
+    threads) plus the device."""
+    info = machine_info(ref.torch) | {"device": str(ref.device)}
     if ref.device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(ref.device)
+        info["gpu"] = ref.torch.cuda.get_device_name(ref.device)
     return info
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -53,6 +52,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from benchutil import machine_info  # noqa: E402
 
 PAPER_SEGMENTS = 1e9
 PAPER_SUBJECTS = 87_376
@@ -300,7 +301,7 @@ def main(argv=None) -> int:
               + ", ".join(f"{name} {us:.0f}" for name, us in opening.items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = {"command": "python benchmarks/bench_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+              "machine": machine_info(onednn=False),
               "loadavg": os.getloadavg(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
               "manifest_version": version, "rows": rows, "open_us": opening}
     Path(args.out).write_text(json.dumps(result, indent=1), encoding="utf-8")
