@@ -158,3 +158,46 @@ def test_reused_scratch_buffers_change_nothing(channels_last):
     assert fused.scratch_of(copy.deepcopy(shared)).buffers == {}
     assert fused.scratch_of(pickle.loads(pickle.dumps(shared))).buffers == {}
     assert fused.scratch_of(shared).buffers  # the original keeps its own
+
+
+def test_every_convolution_backward_gets_a_channels_last_gradient():
+    """On the channels-last path the pooling's gradient is put into the feature maps' layout
+    once (``fused._channels_last_grad``), so no block's convolution backward receives the other
+    layout (which oneDNN would reorder block after block along the skip path); the values are
+    those of the backward without that conversion, bit for bit."""
+    import copy
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from relcon.nets.ResNet1D import fused
+
+    class Layouts(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.convolution_backward.default:
+                self.seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    net = Net(**SMALL)
+    net.channels_last = True
+    plain = copy.deepcopy(net)
+    x = torch.randn(6, 3, 128)
+    layouts = Layouts()
+    with layouts:
+        net(x).square().sum().backward()
+    assert layouts.seen and all(layouts.seen), layouts.seen
+
+    original = fused._channels_last_grad
+    fused._channels_last_grad = lambda grad: grad
+    try:
+        with (layouts := Layouts()):
+            plain(x).square().sum().backward()
+    finally:
+        fused._channels_last_grad = original
+    assert not all(layouts.seen)  # without it some convolutions get the contiguous layout
+    for (name, p), q in zip(net.named_parameters(), plain.parameters()):
+        assert torch.equal(p.grad, q.grad), name
