@@ -141,6 +141,24 @@ def noise_batch(bs: int, k: int, device, seed: int = 0) -> dict:
     return batch
 
 
+def reference_step_inputs(batch_size: int, cands: int, device):
+    """(model, anchors, candidates) of a float32 RelCon training step at the reference shapes
+    (25_3_8_relcon with a sparsemax 25_3_8_motifdist distance, seed 0, noise batch), model in
+    training mode with its optimizer; for the scripts that time or count parts of one step."""
+    import torch
+
+    from relcon.models.RelCon.RelCon_Model import Model
+
+    config, md_config = reference_configs()
+    torch.manual_seed(0)
+    model = Model(config, motifdist_net=distance_net(md_config, "sparsemax", device),
+                  run_dir=tempfile.mkdtemp(prefix="relcon-bench-"), device=device)
+    model.configure_optimizer()
+    model.net.train()
+    anchors, candidates = model.batch_signals(noise_batch(batch_size, cands, device))
+    return model, anchors, candidates
+
+
 def bench_relcon_step(args, device) -> dict:
     from relcon.models.RelCon.RelCon_Model import Model
 

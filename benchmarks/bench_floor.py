@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,19 +54,11 @@ def step_flops(batch_size: int, cands: int) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from bench import distance_net, noise_batch, reference_configs
-    from relcon.models.RelCon.RelCon_Model import Model
+    from bench import reference_step_inputs
     from relcon.utils.memory import configure_allocator
 
     configure_allocator()  # as run_exp.py does
-    config, md_config = reference_configs()
-    device = torch.device("cpu")
-    torch.manual_seed(0)
-    model = Model(config, motifdist_net=distance_net(md_config, "sparsemax", device),
-                  run_dir=tempfile.mkdtemp(prefix="relcon-floor-"), device=device)
-    model.configure_optimizer()
-    model.net.train()
-    anchors, cands_ = model.batch_signals(noise_batch(batch_size, cands, device))
+    model, anchors, cands_ = reference_step_inputs(batch_size, cands, torch.device("cpu"))
     flops = {}
     with FlopCounterMode(display=False) as counter:
         order = model.candidate_order(anchors, cands_)

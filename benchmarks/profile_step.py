@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,17 +41,9 @@ def encoder_steps(args):
     """(model, step function) for the encoder part of one float32 RelCon training step."""
     import torch
 
-    from bench import distance_net, noise_batch, reference_configs
-    from relcon.models.RelCon.RelCon_Model import Model
+    from bench import reference_step_inputs
 
-    config, md_config = reference_configs()
-    device = torch.device("cpu")
-    torch.manual_seed(0)
-    model = Model(config, motifdist_net=distance_net(md_config, "sparsemax", device),
-                  run_dir=tempfile.mkdtemp(prefix="relcon-profile-"), device=device)
-    model.configure_optimizer()
-    model.net.train()
-    anchors, cands = model.batch_signals(noise_batch(args.batch_size, args.cands, device))
+    model, anchors, cands = reference_step_inputs(args.batch_size, args.cands, torch.device("cpu"))
     order = model.candidate_order(anchors, cands)
 
     def step():
@@ -63,7 +54,6 @@ def encoder_steps(args):
 
 
 def operator_table(args) -> list:
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     _, step = encoder_steps(args)
@@ -77,7 +67,6 @@ def operator_table(args) -> list:
             continue
         rows.append({"op": event.key, "shapes": str(event.input_shapes)[:120], "calls": event.count // args.steps,
                      "self_ms_per_step": event.self_cpu_time_total / 1e3 / args.steps})
-    del torch
     return sorted(rows, key=lambda r: -r["self_ms_per_step"])
 
 
